@@ -1,0 +1,2 @@
+//! `mem_broker`: parses config and serves the broker HTTP API.
+fn main() {}

@@ -1,0 +1,4 @@
+//! # broker: `mem_broker`, the metadata store and its HTTP API
+//!
+//! Skeleton: built out by issue #3.
+#![forbid(unsafe_code)]

@@ -1,0 +1,17 @@
+//! # control: what every Undermoon process shares, and the coordinator
+//!
+//! ```text
+//!   broker/ (mem_broker) ──► control ◄── proxy-core/ (server_proxy)
+//!                              │
+//!                              └─ coordinator (later: feature-gated, so the data plane links no HTTP)
+//! ```
+//!
+//! * [`model`]: the cluster metadata as plain data with serde, in the JSON shapes the broker
+//!   serves and the coordinator reads (spec 1.3). No I/O lives here.
+//!
+//! Dependency direction is a rule: `broker -> control <- proxy-core`; nothing here depends on
+//! either of them.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod model;

@@ -1,0 +1,2 @@
+//! `server_proxy`: parses config and runs the data plane.
+fn main() {}

@@ -106,3 +106,5 @@ pub fn validate(store: &MetaStore) -> Result<(), String> {
 
 #[cfg(test)]
 pub(crate) mod testutil;
+#[cfg(test)]
+mod tests;

@@ -1,16 +1,54 @@
 //! # broker: `mem_broker`, the metadata store and its HTTP API
 //!
 //! ```text
-//!  operator / coordinator ──HTTP──► tiny_http workers (http/) ──► Broker (service.rs)
-//!                                                                  │  one lock, copy-on-write:
-//!                                                                  │  apply op to a copy, persist,
-//!                                                                  │  then install
-//!                                   store/ (pure ops on MetaStore) ◄┘
-//!                                   persist.rs (meta file) · replica.rs (push to replicas)
-//!                                   external.rs (HTTP storage) · resp.rs (UMCTL GETEPOCH)
+//!  operator / coordinator ──HTTP──► http/server.rs (tiny_http, N worker threads)
+//!                                      │ http/routes.rs: /api/v3 and /api/v2
+//!                                      ▼
+//!                                   service.rs: Broker — one store behind one lock,
+//!                                      │  copy-on-write: apply to a copy, persist, install
+//!                                      ▼
+//!                                   store/: pure operations on MetaStore
+//!                                      (alloc, views, scaling, failover, epochs)
+//!  side effects: persist.rs (meta file) · replica.rs + tasks.rs (push to replicas, periodic
+//!  writes) · external.rs (HTTP storage) · remote.rs + resp.rs (UMCTL GETEPOCH to proxies)
 //! ```
 //!
-//! Depends on `control` for the shapes it serves (cluster and proxy views, migration tasks).
+//! Depends on `control` for the shapes it serves (cluster and proxy views, migration tasks);
+//! nothing depends on this crate.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod external;
+pub mod http;
+pub mod persist;
+pub mod remote;
+pub mod replica;
+pub mod resp;
+pub mod service;
 pub mod store;
+pub mod tasks;
+
+use std::sync::Arc;
+
+/// HTTP worker threads. The original runs 2; a few more keep the API answering while an auto
+/// scaling call waits on proxies or an epoch recovery polls them.
+pub const HTTP_WORKERS: usize = 4;
+
+/// Runs the broker until the process is killed.
+///
+/// # Errors
+/// A message when the metadata file cannot be loaded or the address cannot be bound.
+pub fn run(config: config::BrokerConfig) -> Result<(), String> {
+    let address = config.address.clone();
+    let broker = Arc::new(service::Broker::new(config)?);
+    let server = tiny_http::Server::http(&address)
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let server = Arc::new(server);
+    log::info!("mem_broker listening on {address}");
+    tasks::spawn(&broker);
+    let workers = http::server::spawn_workers(broker, server, HTTP_WORKERS);
+    for w in workers {
+        let _ = w.join();
+    }
+    Ok(())
+}

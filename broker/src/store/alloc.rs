@@ -57,9 +57,12 @@ impl LinkTable {
 
 /// Proxies to take per host: water filling to `needed`, or `None` when no anti-affine
 /// placement exists. Hosts with more free proxies take the remainder first.
-pub fn host_quota(free: &BTreeMap<String, usize>, needed: usize) -> Option<BTreeMap<String, usize>> {
+pub fn host_quota(
+    free: &BTreeMap<String, usize>,
+    needed: usize,
+) -> Option<BTreeMap<String, usize>> {
     let total: usize = free.values().sum();
-    if needed == 0 || needed % 2 != 0 || total < needed {
+    if needed == 0 || !needed.is_multiple_of(2) || total < needed {
         return None;
     }
     let max_free = free.values().copied().max().unwrap_or(0);
@@ -71,8 +74,10 @@ pub fn host_quota(free: &BTreeMap<String, usize>, needed: usize) -> Option<BTree
         }
         level += 1;
     }
-    let mut quota: BTreeMap<String, usize> =
-        free.iter().map(|(h, &f)| (h.clone(), f.min(level))).collect();
+    let mut quota: BTreeMap<String, usize> = free
+        .iter()
+        .map(|(h, &f)| (h.clone(), f.min(level)))
+        .collect();
     let mut excess = quota.values().sum::<usize>().saturating_sub(needed);
     // why: trim the surplus from hosts at the level with the fewest free proxies, keeping the
     // hosts with more spare capacity busier (the original's tie-break).
@@ -199,7 +204,8 @@ mod tests {
 
     #[test]
     fn two_hosts_make_one_chunk_across_them() {
-        let chunks = allocate(&pool(&[("h1", 1), ("h2", 1)]), &mut LinkTable::default(), 2).unwrap();
+        let chunks =
+            allocate(&pool(&[("h1", 1), ("h2", 1)]), &mut LinkTable::default(), 2).unwrap();
         assert_eq!(chunks.len(), 1);
         assert_ne!(chunks[0][0].host, chunks[0][1].host);
     }

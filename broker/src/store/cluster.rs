@@ -22,7 +22,7 @@ pub fn link_table(store: &MetaStore) -> LinkTable {
 /// `INVALID_NODE_NUMBER`.
 pub fn check_node_number(n: u64) -> Result<usize, StoreError> {
     // why: 16384 masters is one slot each; more nodes than that cannot all get slots.
-    if n == 0 || n % 4 != 0 || n > 2 * 16384 {
+    if n == 0 || !n.is_multiple_of(4) || n > 2 * 16384 {
         return Err(StoreError::InvalidNodeNumber);
     }
     usize::try_from(n).map_err(|_| StoreError::InvalidNodeNumber)
@@ -186,14 +186,16 @@ pub fn patch_config(
     }
     let mut config = cluster.config;
     for (key, value) in fields {
-        config.set_field(key, value).map_err(|e| StoreError::InvalidConfig {
-            key: key.clone(),
-            value: value.clone(),
-            message: match e {
-                ConfigFieldError::UnknownField(_) => "FIELD_NOT_FOUND",
-                ConfigFieldError::InvalidValue { .. } => "INVALID_VALUE",
-            },
-        })?;
+        config
+            .set_field(key, value)
+            .map_err(|e| StoreError::InvalidConfig {
+                key: key.clone(),
+                value: value.clone(),
+                message: match e {
+                    ConfigFieldError::UnknownField(_) => "FIELD_NOT_FOUND",
+                    ConfigFieldError::InvalidValue { .. } => "INVALID_VALUE",
+                },
+            })?;
     }
     cluster.config = config;
     let epoch = store.bump_global_epoch();

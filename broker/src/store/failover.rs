@@ -58,7 +58,10 @@ pub fn failover(
     *chunk.proxy_addresses.get_mut(side).ok_or_else(broken)? = new.clone();
     *chunk.hosts.get_mut(side).ok_or_else(broken)? = new_host;
     *chunk.node_addresses.get_mut(side * 2).ok_or_else(broken)? = n0;
-    *chunk.node_addresses.get_mut(side * 2 + 1).ok_or_else(broken)? = n1;
+    *chunk
+        .node_addresses
+        .get_mut(side * 2 + 1)
+        .ok_or_else(broken)? = n1;
     Ok(view::proxy_view(store, &new, settings.migration_limit)?)
 }
 
@@ -172,7 +175,12 @@ pub fn check_resources(store: &MetaStore, now: i64, settings: &Settings) -> Vec<
         copy.failed_proxies.extend(on_host.iter().cloned());
         let in_use: Vec<&String> = on_host
             .iter()
-            .filter(|p| store.all_proxies.get(*p).is_some_and(|r| r.cluster.is_some()))
+            .filter(|p| {
+                store
+                    .all_proxies
+                    .get(*p)
+                    .is_some_and(|r| r.cluster.is_some())
+            })
             .collect();
         let fails = in_use.into_iter().any(|p| {
             matches!(failover(&mut copy, p, now, settings),

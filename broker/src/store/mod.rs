@@ -105,6 +105,6 @@ pub fn validate(store: &MetaStore) -> Result<(), String> {
 }
 
 #[cfg(test)]
-pub(crate) mod testutil;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -199,7 +199,12 @@ pub fn expand(store: &mut MetaStore, name: &str) -> Result<(), OpError> {
     let mut dests: Vec<((usize, usize), usize)> = all
         .iter()
         .enumerate()
-        .map(|(k, (ci, p, s))| ((*ci, *p), slots::even_share(total, k).saturating_sub(s.len())))
+        .map(|(k, (ci, p, s))| {
+            (
+                (*ci, *p),
+                slots::even_share(total, k).saturating_sub(s.len()),
+            )
+        })
         .collect();
     let mut moves = Vec::new();
     let mut kept = Vec::new();
@@ -231,20 +236,26 @@ pub fn shrink(store: &mut MetaStore, name: &str, node_number: u64) -> Result<(),
         return Err(StoreError::MigrationRunning.into());
     }
     let current = (cluster.chunks.len() as u64) * 4;
-    if node_number == 0 || node_number % 4 != 0 || node_number >= current {
+    if node_number == 0 || !node_number.is_multiple_of(4) || node_number >= current {
         return Err(StoreError::InvalidNodeNumber.into());
     }
     if cluster.chunks.iter().any(|c| c.is_slotless()) {
         return Err(StoreError::FreeNodeFound.into());
     }
-    let keep_chunks = usize::try_from(node_number / 4).map_err(|_| StoreError::InvalidNodeNumber)?;
+    let keep_chunks =
+        usize::try_from(node_number / 4).map_err(|_| StoreError::InvalidNodeNumber)?;
     let all = masters(cluster);
     let staying = keep_chunks * 2;
     let mut dests: Vec<((usize, usize), usize)> = all
         .iter()
         .take(staying)
         .enumerate()
-        .map(|(k, (ci, p, s))| ((*ci, *p), slots::even_share(staying, k).saturating_sub(s.len())))
+        .map(|(k, (ci, p, s))| {
+            (
+                (*ci, *p),
+                slots::even_share(staying, k).saturating_sub(s.len()),
+            )
+        })
         .collect();
     let mut moves = Vec::new();
     let mut kept = Vec::new();

@@ -7,10 +7,7 @@ use control::model::{RangeList, SLOT_COUNT};
 
 /// The slots of a range list, ascending.
 pub fn expand(list: &RangeList) -> Vec<u16> {
-    list.ranges()
-        .iter()
-        .flat_map(|&(lo, hi)| lo..=hi)
-        .collect()
+    list.ranges().iter().flat_map(|&(lo, hi)| lo..=hi).collect()
 }
 
 /// A range list holding exactly `slots`.

@@ -68,11 +68,23 @@ fn creation_refusals_leave_no_trace() {
     let mut s = store_with(&["h1"], 2);
     let st = settings(1);
     let e = |r: Result<(), OpError>| r.unwrap_err().error;
-    assert_eq!(e(create_cluster(&mut s, "bad.name", 4, NOW, &st)), StoreError::InvalidClusterName);
-    assert_eq!(e(create_cluster(&mut s, "c", 6, NOW, &st)), StoreError::InvalidNodeNumber);
-    assert_eq!(e(create_cluster(&mut s, "c", 0, NOW, &st)), StoreError::InvalidNodeNumber);
+    assert_eq!(
+        e(create_cluster(&mut s, "bad.name", 4, NOW, &st)),
+        StoreError::InvalidClusterName
+    );
+    assert_eq!(
+        e(create_cluster(&mut s, "c", 6, NOW, &st)),
+        StoreError::InvalidNodeNumber
+    );
+    assert_eq!(
+        e(create_cluster(&mut s, "c", 0, NOW, &st)),
+        StoreError::InvalidNodeNumber
+    );
     // Both proxies on one host: no anti-affine placement.
-    assert_eq!(e(create_cluster(&mut s, "c", 4, NOW, &st)), StoreError::NoAvailableResource);
+    assert_eq!(
+        e(create_cluster(&mut s, "c", 4, NOW, &st)),
+        StoreError::NoAvailableResource
+    );
     assert!(s.all_proxies.values().all(|p| p.cluster.is_none()));
 }
 
@@ -88,7 +100,10 @@ fn expand_limit_commit_shrink_and_free_nodes() {
         StoreError::NodeNumAlreadyEnough
     );
     expand(&mut s, "c").unwrap();
-    assert_eq!(expand(&mut s, "c").unwrap_err().error, StoreError::MigrationRunning);
+    assert_eq!(
+        expand(&mut s, "c").unwrap_err().error,
+        StoreError::MigrationRunning
+    );
     let tagged = |limit| {
         masters(&s, "c", limit)
             .iter()
@@ -98,8 +113,14 @@ fn expand_limit_commit_shrink_and_free_nodes() {
     assert_eq!(tagged(0), 4);
     assert_eq!(tagged(1), 2);
     let m = masters(&s, "c", 0);
-    assert!(m[0].1.starts_with("1 0-4095 | migrating 1 4096-8191"), "{m:?}");
-    assert!(m[1].1.starts_with("1 8192-12287 | migrating 1 12288-16383"), "{m:?}");
+    assert!(
+        m[0].1.starts_with("1 0-4095 | migrating 1 4096-8191"),
+        "{m:?}"
+    );
+    assert!(
+        m[1].1.starts_with("1 8192-12287 | migrating 1 12288-16383"),
+        "{m:?}"
+    );
     // Limit 1: the hidden migration still shows as stable on its source.
     let m1 = masters(&s, "c", 1);
     assert_eq!(m1[1].1, "1 8192-16383");
@@ -112,20 +133,44 @@ fn expand_limit_commit_shrink_and_free_nodes() {
     }
     let m = masters(&s, "c", 1);
     let text: Vec<&str> = m.iter().map(|x| x.1.as_str()).collect();
-    assert_eq!(text, ["1 0-4095", "1 8192-12287", "1 4096-8191", "1 12288-16383"]);
-    assert_eq!(expand(&mut s, "c").unwrap_err().error, StoreError::SlotsAlreadyEven);
-    assert_eq!(shrink(&mut s, "c", 8).unwrap_err().error, StoreError::InvalidNodeNumber);
+    assert_eq!(
+        text,
+        ["1 0-4095", "1 8192-12287", "1 4096-8191", "1 12288-16383"]
+    );
+    assert_eq!(
+        expand(&mut s, "c").unwrap_err().error,
+        StoreError::SlotsAlreadyEven
+    );
+    assert_eq!(
+        shrink(&mut s, "c", 8).unwrap_err().error,
+        StoreError::InvalidNodeNumber
+    );
     shrink(&mut s, "c", 4).unwrap();
-    assert_eq!(delete_free_nodes(&mut s, "c").unwrap_err().error, StoreError::MigrationRunning);
+    assert_eq!(
+        delete_free_nodes(&mut s, "c").unwrap_err().error,
+        StoreError::MigrationRunning
+    );
     for t in tasks(&s, "c") {
         commit_migration(&mut s, &t).unwrap();
     }
     let m = masters(&s, "c", 1);
-    assert_eq!(m[0].1, "2 0-4095 4096-8191".replace("2 0-4095 4096-8191", "1 0-8191"));
+    assert_eq!(
+        m[0].1,
+        "2 0-4095 4096-8191".replace("2 0-4095 4096-8191", "1 0-8191")
+    );
     delete_free_nodes(&mut s, "c").unwrap();
     assert_eq!(s.clusters["c"].chunks.len(), 1);
-    assert_eq!(delete_free_nodes(&mut s, "c").unwrap_err().error, StoreError::FreeNodeNotFound);
-    assert_eq!(s.all_proxies.values().filter(|p| p.cluster.is_none()).count(), 2);
+    assert_eq!(
+        delete_free_nodes(&mut s, "c").unwrap_err().error,
+        StoreError::FreeNodeNotFound
+    );
+    assert_eq!(
+        s.all_proxies
+            .values()
+            .filter(|p| p.cluster.is_none())
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -152,12 +197,18 @@ fn failover_replaces_from_free_pool_and_keeps_takeover_without_one() {
     let e = failover(&mut s, &survivor, NOW, &st).unwrap_err();
     assert_eq!(e.error, StoreError::NoAvailableResource);
     assert!(e.keep_changes);
-    assert_eq!(s.clusters["c"].chunks[0].role_position, model::RolePosition::FirstChunkMaster);
+    assert_eq!(
+        s.clusters["c"].chunks[0].role_position,
+        model::RolePosition::FirstChunkMaster
+    );
     // Free proxy failover only marks it failed.
     let mut s = store_with(&["h1"], 1);
     assert_eq!(failover(&mut s, "h1:6000", NOW, &st).unwrap(), None);
     assert!(s.failed_proxies.contains("h1:6000"));
-    assert_eq!(failover(&mut s, "x:1", NOW, &st).unwrap_err().error, StoreError::ProxyNotFound);
+    assert_eq!(
+        failover(&mut s, "x:1", NOW, &st).unwrap_err().error,
+        StoreError::ProxyNotFound
+    );
 }
 
 #[test]
@@ -170,7 +221,10 @@ fn balance_and_resource_check() {
     failover(&mut s, &failed, NOW, &st).unwrap();
     assert_eq!(check_resources(&s, NOW, &st).len(), 2);
     balance(&mut s, "c", NOW, &st).unwrap();
-    assert_eq!(s.clusters["c"].chunks[0].role_position, model::RolePosition::Normal);
+    assert_eq!(
+        s.clusters["c"].chunks[0].role_position,
+        model::RolePosition::Normal
+    );
 }
 
 #[test]
@@ -195,7 +249,10 @@ fn failures_need_quorum_within_ttl() {
 fn epochs() {
     let mut s = store_with(&["h1", "h2"], 1);
     create_cluster(&mut s, "c", 4, NOW, &settings(1)).unwrap();
-    assert_eq!(set_epoch(&mut s, 1).unwrap_err().error, StoreError::EpochSmallerThanCurrent);
+    assert_eq!(
+        set_epoch(&mut s, 1).unwrap_err().error,
+        StoreError::EpochSmallerThanCurrent
+    );
     set_epoch(&mut s, 100).unwrap();
     assert_eq!(s.clusters["c"].epoch, 100);
     assert_eq!(recover_epoch(&mut s, 500), 502);
@@ -207,7 +264,10 @@ fn config_patch_is_all_or_nothing() {
     let mut s = store_with(&["h1", "h2"], 1);
     create_cluster(&mut s, "c", 4, NOW, &settings(1)).unwrap();
     let mut f = std::collections::BTreeMap::new();
-    f.insert("compression_strategy".to_string(), "set_get_only".to_string());
+    f.insert(
+        "compression_strategy".to_string(),
+        "set_get_only".to_string(),
+    );
     f.insert("nope".to_string(), "1".to_string());
     let e = patch_config(&mut s, "c", &f).unwrap_err().error;
     assert_eq!(e.code(), "INVALID_CONFIG");

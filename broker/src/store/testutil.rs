@@ -12,7 +12,10 @@ pub fn store_with(hosts: &[&str], n: usize) -> MetaStore {
                 &mut s,
                 AddProxy {
                     proxy_address: format!("{h}:{}", 6000 + i),
-                    nodes: [format!("{h}:{}", 7000 + 2 * i), format!("{h}:{}", 7001 + 2 * i)],
+                    nodes: [
+                        format!("{h}:{}", 7000 + 2 * i),
+                        format!("{h}:{}", 7001 + 2 * i),
+                    ],
                     host: Some((*h).to_string()),
                     index: None,
                 },

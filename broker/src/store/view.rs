@@ -58,7 +58,10 @@ fn broken(what: &str) -> StoreError {
 pub fn master_addresses(chunk: &ChunkStore, part: usize) -> Result<(String, String), StoreError> {
     let m = master_index(chunk.role_position, part);
     let node = chunk.node_addresses.get(m).ok_or_else(|| broken("node"))?;
-    let proxy = chunk.proxy_addresses.get(m / 2).ok_or_else(|| broken("proxy"))?;
+    let proxy = chunk
+        .proxy_addresses
+        .get(m / 2)
+        .ok_or_else(|| broken("proxy"))?;
     Ok((proxy.clone(), node.clone()))
 }
 
@@ -114,7 +117,10 @@ fn part_slots(
         .map(|s| pairs(&s.range_list))
         .unwrap_or_default();
     let mut moving = Vec::new();
-    let entries = chunk.migrating_slots.get(part).ok_or_else(|| broken("part"))?;
+    let entries = chunk
+        .migrating_slots
+        .get(part)
+        .ok_or_else(|| broken("part"))?;
     for m in entries {
         if hidden.contains(&key(m)) {
             if m.is_migrating {
@@ -207,7 +213,11 @@ fn chunk_nodes(
             proxy_address,
             slots,
             repl: ReplMeta {
-                role: if is_master { Role::Master } else { Role::Replica },
+                role: if is_master {
+                    Role::Master
+                } else {
+                    Role::Replica
+                },
                 peers: vec![peer],
             },
         });

@@ -37,7 +37,13 @@ pub fn failover(
     if store.enable_ordered_proxy {
         return Ok(None);
     }
-    let Some(new) = pick_replacement(store, &failed_host, now, settings) else {
+    let survivor_host = cluster_mut(store, &name)?
+        .chunks
+        .get(ci)
+        .and_then(|c| c.hosts.get(1 - side))
+        .cloned()
+        .unwrap_or_default();
+    let Some(new) = pick_replacement(store, &failed_host, &survivor_host, now, settings) else {
         return Err(OpError::keeping_changes(StoreError::NoAvailableResource));
     };
     let new_res = store
@@ -103,18 +109,21 @@ fn takeover(store: &mut MetaStore, name: &str, addr: &str) -> Result<(usize, usi
     Ok((ci, side))
 }
 
-/// A free proxy on the host least linked to `failed_host` (never that host); ties go to the
-/// host with more free proxies.
+/// A free proxy for the chunk whose other proxy lives on `survivor_host`: never on the failed
+/// host nor on the survivor's host (the original allowed the latter, putting both proxies of a
+/// chunk on one machine), on the host least linked to the survivor's host (the pair the
+/// repaired chunk creates); ties go to the host with more free proxies.
 fn pick_replacement(
     store: &MetaStore,
     failed_host: &str,
+    survivor_host: &str,
     now: i64,
     settings: &Settings,
 ) -> Option<String> {
     let links = link_table(store);
     let mut by_host: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in free_candidates(store, now, settings.failure_ttl) {
-        if c.host != failed_host {
+        if c.host != failed_host && c.host != survivor_host {
             by_host.entry(c.host).or_default().push(c.address);
         }
     }
@@ -122,8 +131,8 @@ fn pick_replacement(
         .into_iter()
         .min_by(|a, b| {
             links
-                .get(failed_host, &a.0)
-                .cmp(&links.get(failed_host, &b.0))
+                .get(survivor_host, &a.0)
+                .cmp(&links.get(survivor_host, &b.0))
                 .then_with(|| b.1.len().cmp(&a.1.len()))
                 .then_with(|| a.0.cmp(&b.0))
         })

@@ -116,3 +116,47 @@ pub fn recover_epoch(broker: &Broker) -> Result<Vec<String>, StoreError> {
     broker.mutate(|s| Ok::<u64, OpError>(store::recover_epoch(s, largest)))?;
     Ok(failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::service::Tuning;
+    use crate::store::AddProxy;
+    use std::time::Duration;
+
+    #[test]
+    fn proxies_that_never_sync_give_proxy_not_sync_and_keep_the_added_nodes() {
+        let mut broker = Broker::new(BrokerConfig::default()).unwrap();
+        broker.tuning = Tuning {
+            sync_poll_interval: Duration::from_millis(10),
+            sync_poll_attempts: 3,
+            getepoch_timeout: Duration::from_millis(200),
+        };
+        for (i, host) in ["h1", "h2", "h3", "h4"].iter().enumerate() {
+            // Port 1 on loopback: nothing listens, the connection is refused at once.
+            let addr = format!("127.0.0.{}:1", i + 1);
+            broker
+                .mutate(|s| {
+                    store::add_proxy(
+                        s,
+                        AddProxy {
+                            proxy_address: addr.clone(),
+                            nodes: [format!("{addr}0"), format!("{addr}1")],
+                            host: Some((*host).to_string()),
+                            index: None,
+                        },
+                    )
+                })
+                .unwrap();
+        }
+        let st = broker.settings;
+        broker
+            .mutate(|s| store::create_cluster(s, "c", 4, 0, &st))
+            .unwrap();
+        let e = auto_scale(&broker, "c", 8).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("PROXY_NOT_SYNC", 500));
+        let chunks = broker.read(|s| s.clusters["c"].chunks.len()).unwrap();
+        assert_eq!(chunks, 2);
+    }
+}

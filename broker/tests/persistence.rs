@@ -7,26 +7,47 @@ use serde_json::json;
 use std::process::Command;
 use support::*;
 
-const PERSIST: [(&str, &str); 2] = [("recover_from_meta_file", "true"), ("auto_update_meta_file", "true")];
+const PERSIST: [(&str, &str); 2] = [
+    ("recover_from_meta_file", "true"),
+    ("auto_update_meta_file", "true"),
+];
 
 #[test]
 fn a_change_survives_sigkill_right_after_the_reply() {
     let mut b = BrokerProc::start(&PERSIST);
     add_proxy(&b, "v3", 6001, "h1");
     add_proxy(&b, "v3", 6002, "h2");
-    assert_eq!(b.call("POST", "/api/v3/clusters/meta/mycluster", Some(r#"{"node_number":4}"#)).0, 200);
+    assert_eq!(
+        b.call(
+            "POST",
+            "/api/v3/clusters/meta/mycluster",
+            Some(r#"{"node_number":4}"#)
+        )
+        .0,
+        200
+    );
     let (_, before) = b.call("GET", "/api/v3/metadata", None);
     b.kill_and_restart();
-    assert_eq!(b.call("GET", "/api/v3/clusters/names", None).1, json!({"names": ["mycluster"]}));
+    assert_eq!(
+        b.call("GET", "/api/v3/clusters/names", None).1,
+        json!({"names": ["mycluster"]})
+    );
     let (_, after) = b.call("GET", "/api/v3/metadata", None);
     assert_eq!(before, after);
     // The file is valid JSON of the stored model.
-    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(b.meta_file()).unwrap()).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.meta_file()).unwrap()).unwrap();
     assert_eq!(file["version"], "mem-broker-0.2");
     // One more change, killed again at once.
-    assert_eq!(b.call("DELETE", "/api/v3/clusters/meta/mycluster", None).0, 200);
+    assert_eq!(
+        b.call("DELETE", "/api/v3/clusters/meta/mycluster", None).0,
+        200
+    );
     b.kill_and_restart();
-    assert_eq!(b.call("GET", "/api/v3/clusters/names", None).1, json!({"names": []}));
+    assert_eq!(
+        b.call("GET", "/api/v3/clusters/names", None).1,
+        json!({"names": []})
+    );
     assert_eq!(b.call("GET", "/api/v3/epoch", None).1, json!(4));
 }
 
@@ -51,7 +72,10 @@ fn unknown_config_key_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("mem-broker.toml");
     std::fs::write(&conf, "address = \"127.0.0.1:1\"\nno_such_key = 1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mem_broker")).arg(&conf).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mem_broker"))
+        .arg(&conf)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_key"));
 }
@@ -65,6 +89,9 @@ fn a_failed_write_refuses_the_change() {
     let meta = meta.to_str().unwrap();
     let b = BrokerProc::start(&[("auto_update_meta_file", "true"), ("meta_filename", meta)]);
     assert_err(add_proxy(&b, "v3", 6001, "h1"), 500, "PERSISTENCE_IO_ERROR");
-    assert_eq!(b.call("GET", "/api/v3/proxies/addresses", None).1, json!({"addresses": []}));
+    assert_eq!(
+        b.call("GET", "/api/v3/proxies/addresses", None).1,
+        json!({"addresses": []})
+    );
     assert_eq!(b.call("GET", "/api/v3/epoch", None).1, json!(0));
 }

@@ -19,7 +19,10 @@ fn proxies_of(cluster: &Value) -> Vec<String> {
 
 fn host_of(b: &BrokerProc, proxy: &str) -> String {
     let (_, meta) = b.call("GET", "/api/v2/metadata", None);
-    meta["all_proxies"][proxy]["host"].as_str().unwrap().to_string()
+    meta["all_proxies"][proxy]["host"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -45,10 +48,17 @@ fn seed_readme_walkthrough_with_v2_paths() {
     assert_eq!(free["proxy"]["cluster_config"], Value::Null);
     assert_eq!(free["proxy"]["epoch"], 6);
     assert_eq!(free["proxy"]["nodes"].as_array().unwrap().len(), 2);
-    assert_eq!(free["proxy"]["nodes"][0]["repl"], json!({"role": "master", "peers": []}));
+    assert_eq!(
+        free["proxy"]["nodes"][0]["repl"],
+        json!({"role": "master", "peers": []})
+    );
 
     // Create a 4-node cluster.
-    let (status, _) = b.call("POST", "/api/v2/clusters/meta/mycluster", Some(r#"{"node_number": 4}"#));
+    let (status, _) = b.call(
+        "POST",
+        "/api/v2/clusters/meta/mycluster",
+        Some(r#"{"node_number": 4}"#),
+    );
     assert_eq!(status, 200);
     assert_eq!(
         b.call("GET", "/api/v2/clusters/names", None),
@@ -61,20 +71,29 @@ fn seed_readme_walkthrough_with_v2_paths() {
     let m = masters(cluster);
     assert_eq!(m.len(), 2);
     assert_eq!(m[0].1, json!([{"range_list": [[0, 8191]], "tag": "None"}]));
-    assert_eq!(m[1].1, json!([{"range_list": [[8192, 16383]], "tag": "None"}]));
+    assert_eq!(
+        m[1].1,
+        json!([{"range_list": [[8192, 16383]], "tag": "None"}])
+    );
     assert_ne!(m[0].0, m[1].0);
     assert_ne!(host_of(&b, &m[0].0), host_of(&b, &m[1].0));
     for n in cluster["nodes"].as_array().unwrap() {
         let peers = n["repl"]["peers"].as_array().unwrap();
         assert_eq!(peers.len(), 1);
-        assert_ne!(peers[0]["proxy_address"], n["proxy_address"], "replica on the other proxy");
+        assert_ne!(
+            peers[0]["proxy_address"], n["proxy_address"],
+            "replica on the other proxy"
+        );
         if n["repl"]["role"] == "replica" {
             assert_eq!(n["slots"], json!([]));
         }
     }
     assert_eq!(
         b.call("GET", "/api/v2/clusters/info/mycluster", None),
-        (200, json!({"name": "mycluster", "node_number": 4, "node_number_with_slots": 4, "is_migrating": false}))
+        (
+            200,
+            json!({"name": "mycluster", "node_number": 4, "node_number_with_slots": 4, "is_migrating": false})
+        )
     );
     // Each proxy view: its own 2 nodes, the other proxy as peer.
     let (_, pv) = b.call("GET", &format!("/api/v2/proxies/meta/{}", m[0].0), None);
@@ -85,12 +104,26 @@ fn seed_readme_walkthrough_with_v2_paths() {
     assert_eq!(pv["proxy"]["peers"][0]["slots"], m[1].1);
 
     // Scale up: add 4 nodes, then expand.
-    let (status, added) = b.call("PATCH", "/api/v2/clusters/nodes/mycluster", Some(r#"{"node_number": 4}"#));
+    let (status, added) = b.call(
+        "PATCH",
+        "/api/v2/clusters/nodes/mycluster",
+        Some(r#"{"node_number": 4}"#),
+    );
     assert_eq!(status, 200);
     assert_eq!(added.as_array().unwrap().len(), 4);
     let (_, info) = b.call("GET", "/api/v2/clusters/info/mycluster", None);
-    assert_eq!((info["node_number"].clone(), info["node_number_with_slots"].clone()), (json!(8), json!(4)));
-    assert_eq!(b.call("POST", "/api/v2/clusters/migrations/expand/mycluster", None).0, 200);
+    assert_eq!(
+        (
+            info["node_number"].clone(),
+            info["node_number_with_slots"].clone()
+        ),
+        (json!(8), json!(4))
+    );
+    assert_eq!(
+        b.call("POST", "/api/v2/clusters/migrations/expand/mycluster", None)
+            .0,
+        200
+    );
     let (_, view) = b.call("GET", "/api/v2/clusters/meta/mycluster", None);
     let tagged: Vec<Value> = view["cluster"]["nodes"]
         .as_array()
@@ -113,8 +146,15 @@ fn seed_readme_walkthrough_with_v2_paths() {
         }
         for t in ts {
             let body = t.to_string();
-            assert_eq!(b.call("PUT", "/api/v2/clusters/migrations", Some(&body)), (200, Value::Null));
-            assert_err(b.call("PUT", "/api/v2/clusters/migrations", Some(&body)), 404, "MIGRATION_TASK_NOT_FOUND");
+            assert_eq!(
+                b.call("PUT", "/api/v2/clusters/migrations", Some(&body)),
+                (200, Value::Null)
+            );
+            assert_err(
+                b.call("PUT", "/api/v2/clusters/migrations", Some(&body)),
+                404,
+                "MIGRATION_TASK_NOT_FOUND",
+            );
         }
         rounds += 1;
         assert!(rounds < 10);
@@ -154,8 +194,15 @@ fn seed_readme_walkthrough_with_v2_paths() {
     );
 
     // Delete the failed proxy.
-    assert_eq!(b.call("DELETE", &format!("/api/v2/proxies/meta/{failed}"), None).0, 200);
+    assert_eq!(
+        b.call("DELETE", &format!("/api/v2/proxies/meta/{failed}"), None)
+            .0,
+        200
+    );
     let (_, list) = b.call("GET", "/api/v2/proxies/addresses", None);
     assert_eq!(list["addresses"].as_array().unwrap().len(), 5);
-    assert_eq!(b.call("GET", "/api/v2/proxies/failed/addresses", None), (200, json!({"addresses": []})));
+    assert_eq!(
+        b.call("GET", "/api/v2/proxies/failed/addresses", None),
+        (200, json!({"addresses": []}))
+    );
 }

@@ -33,8 +33,10 @@ impl BrokerProc {
     pub fn start(env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut b = Self::spawn(&dir, &env, free_port());
         b._tmp = Some(tmp);
         b
@@ -102,14 +104,23 @@ impl BrokerProc {
         self.dir.join("metadata")
     }
 
-    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> client::Response {
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> client::Response {
         client::request(method, &self.addr, path, headers, body, TIMEOUT).unwrap()
     }
 
     /// Sends a request (asking for gzip) and returns status and the decoded body as JSON
     /// (`Value::String` for non-JSON bodies, `Null` for empty ones).
     pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        let headers = [("Content-Type", "application/json"), ("Accept-Encoding", "gzip")];
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("Accept-Encoding", "gzip"),
+        ];
         let r = self.raw(method, path, &headers, body.map(str::as_bytes));
         (r.status, decode(&r))
     }
@@ -169,7 +180,12 @@ pub fn masters(cluster: &Value) -> Vec<(String, Value)> {
         .unwrap()
         .iter()
         .filter(|n| n["repl"]["role"] == "master")
-        .map(|n| (n["proxy_address"].as_str().unwrap().to_string(), n["slots"].clone()))
+        .map(|n| {
+            (
+                n["proxy_address"].as_str().unwrap().to_string(),
+                n["slots"].clone(),
+            )
+        })
         .collect()
 }
 

@@ -1,7 +1,12 @@
 //! Every error code the memory broker can return, through the real binary, with its status;
 //! and bad input of every kind getting a 4xx JSON error while the broker keeps serving.
 // why: test helpers outside #[test] fns may fail loudly; a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 use serde_json::{json, Value};

@@ -2,7 +2,12 @@
 //! restart; a corrupt file stops start-up with a message naming it; a failed write refuses the
 //! change and leaves the store as it was.
 // why: test helpers outside #[test] fns may fail loudly; a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 use serde_json::json;

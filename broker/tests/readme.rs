@@ -1,7 +1,12 @@
 //! Walks the seed README ("set up undermoon manually") against the real binary, with the
 //! `/api/v2` paths it uses.
 // why: test helpers outside #[test] fns may fail loudly; a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 use serde_json::{json, Value};

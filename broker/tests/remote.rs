@@ -1,7 +1,12 @@
 //! Routes that talk to proxies (`UMCTL GETEPOCH` through fake RESP servers), replica brokers,
 //! external HTTP storage, and ordered mode.
 // why: test helpers outside #[test] fns may fail loudly; a failing unwrap is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 use serde_json::{json, Value};

@@ -141,7 +141,7 @@ pub fn allocate(
                 links
                     .get(&first, a.0)
                     .cmp(&links.get(&first, b.0))
-                    .then_with(|| b.1.cmp(a.1))
+                    .then_with(|| a.1.cmp(b.1))
                     .then_with(|| a.0.cmp(b.0))
             })
             .map(|(h, _)| h.clone())
@@ -248,5 +248,94 @@ mod tests {
         )
         .unwrap();
         assert!(per_host(&chunks).values().all(|&n| n == 1));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pool(free: &[usize]) -> Vec<Candidate> {
+        free.iter()
+            .enumerate()
+            .flat_map(|(h, &n)| {
+                (0..n).map(move |i| Candidate {
+                    address: format!("10.0.0.{h}:{}", 6000 + i),
+                    host: format!("host{h}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Independent feasibility: a placement exists iff enough proxies can be taken with no
+    /// host giving more than half (then they can always be paired across hosts).
+    fn placement_exists(free: &[usize], needed: usize) -> bool {
+        free.iter().map(|&f| f.min(needed / 2)).sum::<usize>() >= needed
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn allocations_are_anti_affine_even_and_refusals_are_real(
+            free in proptest::collection::vec(0usize..6, 1..9),
+            chunks in 1usize..8,
+        ) {
+            let needed = chunks * 2;
+            let candidates = pool(&free);
+            let mut links = LinkTable::default();
+            match allocate(&candidates, &mut links, needed) {
+                Err(e) => {
+                    prop_assert_eq!(e, AllocError::NoResource);
+                    prop_assert!(!placement_exists(&free, needed), "refused a feasible pool");
+                }
+                Ok(out) => {
+                    prop_assert!(placement_exists(&free, needed));
+                    prop_assert_eq!(out.len(), chunks);
+                    // Two hosts per chunk; every proxy from the pool, used once.
+                    let mut seen = std::collections::BTreeSet::new();
+                    for [a, b] in &out {
+                        prop_assert_ne!(&a.host, &b.host);
+                        prop_assert!(candidates.contains(a) && candidates.contains(b));
+                        prop_assert!(seen.insert(a.address.clone()) && seen.insert(b.address.clone()));
+                    }
+                    // Masters (one per chosen proxy) spread evenly: a host holds two more than
+                    // another only when that other host has nothing left to give.
+                    let mut used: BTreeMap<String, usize> = BTreeMap::new();
+                    for c in out.iter().flatten() {
+                        *used.entry(c.host.clone()).or_insert(0) += 1;
+                    }
+                    for (h, &f) in free.iter().enumerate() {
+                        let cb = used.get(&format!("host{h}")).copied().unwrap_or(0);
+                        for &ca in used.values() {
+                            prop_assert!(ca <= cb + 1 || cb == f, "uneven: {:?} free {:?}", used, free);
+                        }
+                    }
+                    // After any host fails, its chunks' promoted masters spread over its peer
+                    // hosts: no peer takes more than about its even share of them.
+                    for (x, &cx) in &used {
+                        let peers: Vec<&String> = used.keys().filter(|y| *y != x).collect();
+                        let share = cx.div_ceil(peers.len().max(1));
+                        for y in peers {
+                            let n = links.get(x, y);
+                            // Unless the degrees force more: what x and y hold beyond what all
+                            // the other hosts can absorb must be paired x with y.
+                            let cy = used[y];
+                            let others = used.values().sum::<usize>() - cx - cy;
+                            let forced = cx
+                                .max(cy)
+                                .saturating_sub(others)
+                                .max((cx + cy).saturating_sub(others).div_ceil(2));
+                            // why +1: the exact optimum is a degree-constrained multigraph
+                            // problem (some degree sequences force a doubled pair even when the
+                            // share says 1); the greedy is allowed to miss it by one, never more.
+                            let cap = share.max(forced) + 1;
+                            prop_assert!(n <= cap, "host {} sends {} promotions to {}: {:?}", x, n, y, used);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

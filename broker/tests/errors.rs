@@ -490,6 +490,12 @@ fn gzip_only_when_accepted() {
     let path = "/api/v3/proxies/meta/127.0.0.1:6001";
     let plain = b.raw("GET", path, &[], None);
     assert_eq!(plain.header("content-encoding"), None);
+    // Fields in the original's order (struct order, not alphabetical).
+    let text = String::from_utf8(plain.body.clone()).unwrap();
+    assert!(
+        text.starts_with(r#"{"proxy":{"cluster_name":null,"address":"127.0.0.1:6001","epoch":1,"nodes":[{"address":"127.0.0.1:7001","proxy_address":"127.0.0.1:6001","slots":[],"repl":{"role":"master","peers":[]}}"#),
+        "{text}"
+    );
     let zipped = b.raw("GET", path, &[("Accept-Encoding", "deflate, gzip")], None);
     assert_eq!(zipped.header("content-encoding"), Some("gzip"));
     assert_eq!(decode(&zipped), decode(&plain));

@@ -13,7 +13,10 @@ fn operations() -> Vec<(String, String)> {
     let mut ops = Vec::new();
     let mut path = None;
     for line in doc.lines() {
-        if let Some(p) = line.strip_prefix("  /api/v3").and_then(|l| l.strip_suffix(':')) {
+        if let Some(p) = line
+            .strip_prefix("  /api/v3")
+            .and_then(|l| l.strip_suffix(':'))
+        {
             path = Some(p.to_string());
         } else if !line.starts_with("    ") {
             if !line.starts_with("  ") || line.starts_with("  /") {

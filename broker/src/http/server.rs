@@ -155,14 +155,11 @@ fn handle(broker: &Broker, mut req: Request) {
     });
     let json = "application/json";
     let (status, body, content_type, gzipped) = match result {
-        Ok(Reply::Json(v)) => (200, v.to_string().into_bytes(), Some(json), false),
-        Ok(Reply::Big(v)) => {
-            let raw = v.to_string().into_bytes();
-            match gz.then(|| gzip(&raw)).flatten() {
-                Some(z) => (200, z, Some(json), true),
-                None => (200, raw, Some(json), false),
-            }
-        }
+        Ok(Reply::Json(v)) => (200, v, Some(json), false),
+        Ok(Reply::Big(raw)) => match gz.then(|| gzip(&raw)).flatten() {
+            Some(z) => (200, z, Some(json), true),
+            None => (200, raw, Some(json), false),
+        },
         Ok(Reply::Empty) => (200, Vec::new(), None, false),
         Ok(Reply::Text(t)) => (200, t.as_bytes().to_vec(), Some("text/plain"), false),
         Err(e) => {

@@ -81,13 +81,14 @@ pub fn host_quota(
     let mut excess = quota.values().sum::<usize>().saturating_sub(needed);
     // why: trim the surplus from hosts at the level with the fewest free proxies, keeping the
     // hosts with more spare capacity busier (the original's tie-break).
-    let mut at_level: Vec<(usize, String)> = free
+    let mut at_level: Vec<(usize, std::cmp::Reverse<String>)> = free
         .iter()
         .filter(|(_, &f)| f >= level && level > 0)
-        .map(|(h, &f)| (f, h.clone()))
+        .map(|(h, &f)| (f, std::cmp::Reverse(h.clone())))
         .collect();
+    // why: among equals, trim the last hosts, so a small demo uses the first ones registered.
     at_level.sort();
-    for (_, host) in at_level {
+    for (_, std::cmp::Reverse(host)) in at_level {
         if excess == 0 {
             break;
         }

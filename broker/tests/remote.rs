@@ -195,6 +195,7 @@ struct External {
     conflict_next_put: Arc<AtomicBool>,
     fail_get: Arc<AtomicBool>,
     null_version: Arc<AtomicBool>,
+    slow_get: Arc<AtomicBool>,
 }
 
 fn external_store() -> External {
@@ -206,7 +207,9 @@ fn external_store() -> External {
         conflict_next_put: Arc::default(),
         fail_get: Arc::default(),
         null_version: Arc::default(),
+        slow_get: Arc::default(),
     };
+    let slow = ext.slow_get.clone();
     let (state, conflict, fail, null) = (
         ext.state.clone(),
         ext.conflict_next_put.clone(),
@@ -225,6 +228,10 @@ fn external_store() -> External {
             let (status, reply) = if !authed || req.url() != "/api/v1/store/mystore" {
                 (401, json!({}))
             } else if *req.method() == tiny_http::Method::Get {
+                if slow.swap(false, Ordering::SeqCst) {
+                    // Longer than the broker's 5 s timeout towards the store.
+                    std::thread::sleep(Duration::from_secs(6));
+                }
                 let s = state.lock().unwrap();
                 if fail.load(Ordering::SeqCst) {
                     (500, json!({}))
@@ -304,6 +311,8 @@ fn external_storage_versioned_writes() {
     );
     let stored = ext.state.lock().unwrap().store.clone().unwrap();
     assert!(stored["clusters"].get("c").is_some());
+    ext.slow_get.store(true, Ordering::SeqCst);
+    assert_err(add_proxy(&b, "v3", 6003, "h3"), 504, "EXTERNAL_TIMEOUT");
 }
 
 #[test]

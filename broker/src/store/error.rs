@@ -6,7 +6,8 @@ pub enum StoreError {
     /// The proxy serves a cluster.
     #[error("IN_USE")]
     InUse,
-    /// The proxy serves no cluster.
+    /// The proxy serves no cluster. Listed for completeness: like the original, no route
+    /// returns it.
     #[error("NOT_IN_USE")]
     NotInUse,
     /// Not enough free proxies on enough hosts.
@@ -76,6 +77,10 @@ pub enum StoreError {
     /// Ordered mode: free proxy indices are not consecutive where needed.
     #[error("PROXY_RESOURCE_OUT_OF_ORDER")]
     ProxyResourceOutOfOrder,
+    /// An operation not available in ordered mode. Listed for completeness: like the
+    /// original, no route returns it.
+    #[error("ORDERED_PROXY_ENABLED")]
+    OrderedProxyEnabled,
     /// Ordered mode allows only one cluster.
     #[error("ONE_CLUSTER_ALREADY_EXISTED")]
     OneClusterAlreadyExisted,
@@ -140,6 +145,7 @@ impl StoreError {
             Self::EpochSmallerThanCurrent => "EPOCH_SMALLER_THAN_CURRENT",
             Self::MissingServerProxyIndex => "MISSING_SERVER_PROXY_INDEX",
             Self::ProxyResourceOutOfOrder => "PROXY_RESOURCE_OUT_OF_ORDER",
+            Self::OrderedProxyEnabled => "ORDERED_PROXY_ENABLED",
             Self::OneClusterAlreadyExisted => "ONE_CLUSTER_ALREADY_EXISTED",
             Self::ProxyNotSync => "PROXY_NOT_SYNC",
             Self::NodeNumberChanging => "NODE_NUMBER_CHANGING",
@@ -189,6 +195,7 @@ impl StoreError {
             | Self::InvalidMetaVersion
             | Self::EpochSmallerThanCurrent
             | Self::ProxyResourceOutOfOrder
+            | Self::OrderedProxyEnabled
             | Self::OneClusterAlreadyExisted
             | Self::NodeNumberChanging
             | Self::Retry => 409,

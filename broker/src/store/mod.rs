@@ -105,6 +105,8 @@ pub fn validate(store: &MetaStore) -> Result<(), String> {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 pub(crate) mod testutil;

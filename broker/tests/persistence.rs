@@ -102,3 +102,23 @@ fn a_failed_write_refuses_the_change() {
     );
     assert_eq!(b.call("GET", "/api/v3/epoch", None).1, json!(0));
 }
+
+#[test]
+fn the_periodic_write_also_persists() {
+    let mut b = BrokerProc::start(&[
+        ("recover_from_meta_file", "true"),
+        ("auto_update_meta_file", "false"),
+        ("update_meta_file_interval", "1"),
+    ]);
+    add_proxy(&b, "v3", 6001, "h1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !std::fs::read_to_string(b.meta_file()).is_ok_and(|t| t.contains("127.0.0.1:6001")) {
+        assert!(std::time::Instant::now() < deadline, "no periodic write");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    b.kill_and_restart();
+    assert_eq!(
+        b.call("GET", "/api/v3/proxies/addresses", None).1,
+        json!({"addresses": ["127.0.0.1:6001"]})
+    );
+}

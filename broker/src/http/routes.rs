@@ -108,9 +108,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
 
 /// `{"<key>": value}` with `value`'s own field order.
 fn wrap<T: serde::Serialize>(key: &'static str, v: &T) -> Result<Vec<u8>, ApiError> {
-    let inner = String::from_utf8(to_json(v)?).map_err(|e| StoreError::Internal(e.to_string()))?;
-    let key = serde_json::to_string(key).map_err(|e| StoreError::Internal(e.to_string()))?;
-    Ok(format!("{{{key}:{inner}}}").into_bytes())
+    to_json(&BTreeMap::from([(key, v)]))
 }
 
 /// Dispatches one request. `path` is the part after `/api/v2` or `/api/v3`, split on `/`.

@@ -243,7 +243,8 @@ pub fn cluster_view(cluster: &ClusterStore, limit: u64) -> Result<Cluster, Store
     })
 }
 
-/// The nodes of chunk `index` as the cluster view shows them (the reply of adding nodes).
+/// The nodes of the chunks from index `from` on, as the cluster view shows them (the reply of
+/// adding nodes).
 ///
 /// # Errors
 /// `Internal` when stored chunk references are inconsistent.

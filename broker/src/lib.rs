@@ -43,8 +43,15 @@ pub fn run(config: config::BrokerConfig) -> Result<(), String> {
     let broker = Arc::new(service::Broker::new(config)?);
     let server = tiny_http::Server::http(&address)
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    // why: with port 0 the OS picks the port; logging the bound address lets a caller (the
+    // integration tests) find it without racing for a "free" port.
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.to_string())
+        .unwrap_or(address);
+    log::info!("mem_broker listening on {bound}");
     let server = Arc::new(server);
-    log::info!("mem_broker listening on {address}");
     tasks::spawn(&broker);
     let workers = http::server::spawn_workers(broker, server, HTTP_WORKERS);
     for w in workers {

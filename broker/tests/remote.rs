@@ -48,7 +48,9 @@ fn epoch_recovery_raises_epochs_above_every_proxy() {
     let b = BrokerProc::start(&[]);
     let (p1, _) = fake_proxy(500);
     let (p2, _) = fake_proxy(700);
-    let dead = format!("127.0.0.1:{}", free_port());
+    // A listener that never accepts: the connection opens, the reply never comes.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = silent.local_addr().unwrap().to_string();
     register(&b, &p1, "h1", None);
     register(&b, &p2, "h2", None);
     register(&b, &dead, "h3", None);

@@ -4,11 +4,11 @@
 
 use broker::http::client;
 use serde_json::Value;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -37,64 +37,71 @@ impl BrokerProc {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let mut b = Self::spawn(&dir, &env, free_port());
+        let mut b = Self::spawn(&dir, &env);
         b._tmp = Some(tmp);
         b
     }
 
-    fn spawn(dir: &Path, env: &[(String, String)], port: u16) -> Self {
-        let addr = format!("127.0.0.1:{port}");
+    fn spawn(dir: &Path, env: &[(String, String)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mem_broker"));
         for (k, _) in std::env::vars() {
             if k.starts_with("UNDERMOON_") {
                 cmd.env_remove(k);
             }
         }
-        cmd.env("UNDERMOON_ADDRESS", &addr)
+        // Port 0: the broker binds a port the OS picks and logs it; no race for a free port.
+        cmd.env("UNDERMOON_ADDRESS", "127.0.0.1:0")
             .env("UNDERMOON_META_FILENAME", dir.join("metadata"))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "broker=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(format!("UNDERMOON_{}", k.to_uppercase()), v);
         }
-        let child = cmd.spawn().unwrap();
-        let mut b = Self {
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(addr) = line.split("listening on ").nth(1) {
+                        let _ = tx.send(Ok(addr.trim().to_string()));
+                        sent = true;
+                    } else {
+                        seen.push_str(&line);
+                        seen.push('\n');
+                    }
+                }
+            }
+            if !sent {
+                let _ = tx.send(Err(seen));
+            }
+        });
+        let addr = match rx.recv_timeout(TIMEOUT) {
+            Ok(Ok(addr)) => addr,
+            Ok(Err(stderr)) => panic!("mem_broker exited early: {stderr}"),
+            Err(_) => panic!("mem_broker did not report its address"),
+        };
+        let b = Self {
             addr,
             child,
             dir: dir.to_path_buf(),
             env: env.to_vec(),
             _tmp: None,
         };
-        b.wait_ready();
+        assert_eq!(b.get("/api/v3/version").0, 200);
         b
     }
 
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                panic!("mem_broker exited early ({status}): {err}");
-            }
-            if self.get("/api/v3/version").0 == 200 {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("mem_broker did not start on {}", self.addr);
-    }
-
-    /// SIGKILLs the broker and starts it again on the same port and directory.
+    /// SIGKILLs the broker and starts it again on the same directory (on a new port).
     pub fn kill_and_restart(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        let port: u16 = self.addr.rsplit(':').next().unwrap().parse().unwrap();
         let tmp = self._tmp.take();
-        let mut next = Self::spawn(&self.dir, &self.env, port);
+        let mut next = Self::spawn(&self.dir, &self.env);
         next._tmp = tmp;
         std::mem::swap(self, &mut next);
         // `next` now holds the dead child; dropping it is harmless.

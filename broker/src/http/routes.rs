@@ -313,3 +313,87 @@ fn known_path(path: &[&str]) -> bool {
             | ["config"]
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use proptest::prelude::*;
+
+    const TEMPLATES: [(Method, &str); 27] = [
+        (Method::Get, "version"),
+        (Method::Get, "metadata"),
+        (Method::Put, "metadata"),
+        (Method::Get, "clusters/names"),
+        (Method::Get, "clusters/meta/{}"),
+        (Method::Post, "clusters/meta/{}"),
+        (Method::Delete, "clusters/meta/{}"),
+        (Method::Get, "clusters/info/{}"),
+        (Method::Patch, "clusters/nodes/{}"),
+        (Method::Put, "clusters/nodes/{}"),
+        (Method::Delete, "clusters/free_nodes/{}"),
+        (Method::Put, "clusters/migrations"),
+        (Method::Post, "clusters/migrations/expand/{}"),
+        (Method::Post, "clusters/migrations/shrink/{}/{}"),
+        (Method::Patch, "clusters/config/{}"),
+        (Method::Put, "clusters/balance/{}"),
+        (Method::Get, "proxies/addresses"),
+        (Method::Post, "proxies/meta"),
+        (Method::Get, "proxies/meta/{}"),
+        (Method::Delete, "proxies/meta/{}"),
+        (Method::Post, "proxies/failover/{}"),
+        (Method::Post, "failures/{}/{}"),
+        (Method::Get, "failures"),
+        (Method::Put, "epoch/{}"),
+        (Method::Post, "resources/failures/check"),
+        (Method::Put, "config"),
+        (Method::Other, "config"),
+    ];
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(br#"{"node_number":4}"#.to_vec()),
+            Just(br#"{"node_number":8}"#.to_vec()),
+            Just(br#"{"cluster_node_number":12}"#.to_vec()),
+            Just(
+                br#"{"proxy_address":"127.0.0.1:6001","nodes":["a:1","a:2"],"host":"h1"}"#.to_vec()
+            ),
+            Just(
+                br#"{"proxy_address":"127.0.0.1:6002","nodes":["b:1","b:2"],"host":"h2"}"#.to_vec()
+            ),
+            Just(br#"{"compression_strategy":"allow_all"}"#.to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            "[a-z{}\\[\\]\":,0-9 ]{0,40}".prop_map(String::into_bytes),
+        ]
+    }
+
+    fn param() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("c".to_string()),
+            Just("127.0.0.1:6001".to_string()),
+            Just("4".to_string()),
+            "[ -~]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever arrives, the answer is a success or a 4xx, never a panic or a 500.
+        #[test]
+        fn random_requests_never_fail_internally(
+            calls in proptest::collection::vec((0..TEMPLATES.len(), param(), param(), body()), 1..30)
+        ) {
+            let broker = Broker::new(BrokerConfig::default()).unwrap();
+            for (t, p1, p2, body) in calls {
+                let (method, template) = TEMPLATES[t];
+                let path = template.replacen("{}", &p1, 1).replacen("{}", &p2, 1);
+                let segs: Vec<&str> = path.split('/').collect();
+                match dispatch(&broker, method, &segs, &[], &body) {
+                    Ok(_) => {}
+                    Err(e) => prop_assert!(e.status() < 500, "{:?} {} -> {:?}", method, path, e),
+                }
+            }
+        }
+    }
+}

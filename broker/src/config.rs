@@ -251,6 +251,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_sample_config_parses() {
+        let c = BrokerConfig::from_parts(
+            Some(include_str!("../mem-broker.toml")),
+            None,
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(c.migration_limit, 2);
+        assert!(c.auto_update_meta_file && c.recover_from_meta_file);
+        assert_eq!(c.cluster_config.migration_config.max_migration_time, 3600);
+    }
+
+    #[test]
     fn file_then_env_and_errors_name_the_key() {
         let mut env = BTreeMap::new();
         env.insert("migration_limit".to_string(), "0".to_string());

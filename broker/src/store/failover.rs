@@ -27,9 +27,11 @@ pub fn failover(
         .get(addr)
         .ok_or(StoreError::ProxyNotFound)?;
     let Some(name) = res.cluster.clone() else {
-        store.failures.remove(addr);
-        store.failed_proxies.insert(addr.to_string());
-        store.bump_global_epoch();
+        let had_reports = store.failures.remove(addr).is_some();
+        let newly_failed = store.failed_proxies.insert(addr.to_string());
+        if had_reports || newly_failed {
+            store.bump_global_epoch();
+        }
         return Ok(None);
     };
     let failed_host = res.host.clone();
@@ -72,8 +74,10 @@ pub fn failover(
 }
 
 /// Flips the failed proxy's chunk so its peer holds both masters; returns (chunk, side).
+/// Already flipped: nothing changes (the coordinator repeats a failover every round while no
+/// replacement exists; bumping epochs each time would restart the chunk's migrations).
 fn takeover(store: &mut MetaStore, name: &str, addr: &str) -> Result<(usize, usize), StoreError> {
-    let epoch = store.bump_global_epoch();
+    let next_epoch = store.global_epoch.saturating_add(1);
     let cluster = cluster_mut(store, name)?;
     let (ci, side) = cluster
         .chunks
@@ -91,9 +95,12 @@ fn takeover(store: &mut MetaStore, name: &str, addr: &str) -> Result<(usize, usi
     } else {
         RolePosition::FirstChunkMaster
     };
-    if let Some(chunk) = cluster.chunks.get_mut(ci) {
-        chunk.role_position = role;
+    match cluster.chunks.get_mut(ci) {
+        Some(chunk) if chunk.role_position == role => return Ok((ci, side)),
+        Some(chunk) => chunk.role_position = role,
+        None => {}
     }
+    let epoch = next_epoch;
     // why: the master behind a migration changed, so both proxies must restart the task; a
     // new epoch on the task is how they learn it.
     for m in cluster
@@ -106,6 +113,7 @@ fn takeover(store: &mut MetaStore, name: &str, addr: &str) -> Result<(usize, usi
         }
     }
     cluster.epoch = epoch;
+    store.global_epoch = epoch;
     Ok((ci, side))
 }
 

@@ -201,6 +201,11 @@ fn failover_replaces_from_free_pool_and_keeps_takeover_without_one() {
         s.clusters["c"].chunks[0].role_position,
         model::RolePosition::FirstChunkMaster
     );
+    // Repeated (the coordinator retries every round): nothing more changes.
+    let before = s.clone();
+    let e = failover(&mut s, &survivor, NOW, &st).unwrap_err();
+    assert_eq!(e.error, StoreError::NoAvailableResource);
+    assert_eq!(s, before);
     // Free proxy failover only marks it failed.
     let mut s = store_with(&["h1"], 1);
     assert_eq!(failover(&mut s, "h1:6000", NOW, &st).unwrap(), None);

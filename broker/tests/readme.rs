@@ -73,6 +73,9 @@ fn seed_readme_walkthrough_with_v2_paths() {
     );
     let (_, view) = b.call("GET", "/api/v2/clusters/meta/mycluster", None);
     let cluster = &view["cluster"];
+    // The coordinator reads these with the shared model types.
+    let typed: control::model::Cluster = serde_json::from_value(cluster.clone()).unwrap();
+    assert_eq!(typed.nodes.len(), 4);
     assert_eq!(cluster["epoch"], 7);
     assert_eq!(cluster["nodes"].as_array().unwrap().len(), 4);
     let m = masters(cluster);
@@ -104,6 +107,8 @@ fn seed_readme_walkthrough_with_v2_paths() {
     );
     // Each proxy view: its own 2 nodes, the other proxy as peer.
     let (_, pv) = b.call("GET", &format!("/api/v2/proxies/meta/{}", m[0].0), None);
+    let typed: control::model::Proxy = serde_json::from_value(pv["proxy"].clone()).unwrap();
+    assert_eq!(typed.peers.len(), 1);
     assert_eq!(pv["proxy"]["cluster_name"], "mycluster");
     assert_eq!(pv["proxy"]["epoch"], 7);
     assert_eq!(pv["proxy"]["nodes"].as_array().unwrap().len(), 2);

@@ -238,14 +238,21 @@ impl Broker {
         Ok(())
     }
 
-    /// Re-reads the external store into the cache (the refresh loop).
+    /// Re-reads the external store into the cache (the refresh loop), dropping expired
+    /// failure reports and writing that back (a lost race is retried next refresh).
     ///
     /// # Errors
     /// External storage errors.
     pub fn refresh_external(&self) -> Result<(), StoreError> {
-        if let Some(ext) = &self.external {
-            let (_, fresh) = ext.get()?;
-            *self.lock()? = fresh;
+        if self.external.is_some() {
+            let ttl = self.settings.failure_ttl;
+            match self.mutate(|s| {
+                store::prune_failures(s, now(), ttl);
+                Ok::<(), OpError>(())
+            }) {
+                Ok(()) | Err(StoreError::Retry) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

@@ -370,3 +370,37 @@ fn ordered_mode() {
         .iter()
         .all(|m| m.0 == "127.0.0.1:6001"));
 }
+
+#[test]
+fn external_storage_cache_follows_other_writers() {
+    let ext = external_store();
+    let b = BrokerProc::start(&[
+        ("storage_type", "http"),
+        ("http_storage_address", &ext.addr),
+        ("storage_name", "mystore"),
+        ("storage_password", "secret"),
+        ("refresh_interval", "1"),
+    ]);
+    assert_eq!(add_proxy(&b, "v3", 6001, "h1").0, 200);
+    assert_eq!(add_proxy(&b, "v3", 6002, "h2").0, 200);
+    // Another broker wrote to the store: reads follow within a refresh interval.
+    {
+        let mut st = ext.state.lock().unwrap();
+        st.version += 1;
+        let store = st.store.as_mut().unwrap();
+        store["all_proxies"]
+            .as_object_mut()
+            .unwrap()
+            .remove("127.0.0.1:6002");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.call("GET", "/api/v3/proxies/addresses", None).1["addresses"]
+        .as_array()
+        .unwrap()
+        .len()
+        != 1
+    {
+        assert!(Instant::now() < deadline, "cache never refreshed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

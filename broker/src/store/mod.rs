@@ -21,7 +21,10 @@ pub use epoch::{recover_epoch, set_epoch};
 pub use error::{OpError, StoreError};
 pub use failover::{balance, check_resources, failover};
 pub use model::{MetaStore, META_VERSION};
-pub use proxy::{add_proxy, failures, free_candidates, remove_proxy, report_failure, AddProxy};
+pub use proxy::{
+    add_proxy, failures, free_candidates, prune as prune_failures, remove_proxy, report_failure,
+    AddProxy,
+};
 pub use scale::{add_nodes, commit_migration, delete_free_nodes, expand, set_node_number, shrink};
 
 use control::model::ClusterConfig;

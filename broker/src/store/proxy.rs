@@ -79,7 +79,8 @@ pub fn remove_proxy(store: &mut MetaStore, addr: &str) -> Result<(), OpError> {
     Ok(())
 }
 
-fn prune(store: &mut MetaStore, now: i64, ttl: u64) {
+/// Drops failure reports older than `ttl` seconds.
+pub fn prune(store: &mut MetaStore, now: i64, ttl: u64) {
     let oldest = now.saturating_sub(i64::try_from(ttl).unwrap_or(i64::MAX));
     for reports in store.failures.values_mut() {
         reports.retain(|_, &mut t| t >= oldest);

@@ -1,2 +1,28 @@
-//! `mem_broker`: parses config and serves the broker HTTP API.
-fn main() {}
+//! `mem_broker`: parses config (optional TOML path + `UNDERMOON_*` env), sets up logging, runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let mut args = std::env::args_os().skip(1);
+    let path = args.next().map(PathBuf::from);
+    if args.next().is_some() {
+        eprintln!("usage: mem_broker [config.toml]");
+        return ExitCode::from(2);
+    }
+    let config = match broker::config::BrokerConfig::load(path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mem_broker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match broker::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mem_broker: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

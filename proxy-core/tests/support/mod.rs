@@ -153,6 +153,10 @@ impl Client {
         out
     }
 
+    pub fn set_read_timeout(&self, d: Duration) {
+        self.w.set_read_timeout(Some(d)).unwrap();
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.w.write_all(bytes)
     }

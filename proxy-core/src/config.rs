@@ -197,10 +197,18 @@ mod tests {
         assert_eq!(c.announce_address, "127.0.0.1:5299");
         assert_eq!(c.backend_timeout, 3000);
         let mut f = tempfile();
-        writeln!(f.1, "address = \"127.0.0.1:7000\"\nthread_number = 1\nmax_redirections = 9").unwrap();
+        writeln!(
+            f.1,
+            "address = \"127.0.0.1:7000\"\nthread_number = 1\nmax_redirections = 9"
+        )
+        .unwrap();
         let c = ProxyConfig::load(
             Some(&f.0),
-            env(&[("UNDERMOON_ANNOUNCE_ADDRESS", "10.0.0.1:7000"), ("UNDERMOON_ACTIVE_REDIRECTION", "true"), ("UNDERMOON_OTHER", "x")]),
+            env(&[
+                ("UNDERMOON_ANNOUNCE_ADDRESS", "10.0.0.1:7000"),
+                ("UNDERMOON_ACTIVE_REDIRECTION", "true"),
+                ("UNDERMOON_OTHER", "x"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.address, "127.0.0.1:7000");
@@ -215,7 +223,9 @@ mod tests {
     fn unknown_keys_and_bad_values_are_named() {
         let mut f = tempfile();
         writeln!(f.1, "adress = \"x\"").unwrap();
-        let e = ProxyConfig::load(Some(&f.0), env(&[])).unwrap_err().to_string();
+        let e = ProxyConfig::load(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("adress"), "{e}");
         let e = ProxyConfig::load(None, env(&[("UNDERMOON_THREAD_NUMBER", "two")]))
             .unwrap_err()

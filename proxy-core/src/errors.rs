@@ -113,7 +113,9 @@ mod tests {
         let (r, d) = reply_for(&ProxyError::Client(ProtocolError::TooBig("bulk")));
         assert_eq!(&r[..], b"-ERR Protocol error: bulk length too big\r\n");
         assert_eq!(d, Disposition::Close);
-        let (r, d) = reply_for(&ProxyError::Backend(BackendError::Unavailable("a:1".into())));
+        let (r, d) = reply_for(&ProxyError::Backend(BackendError::Unavailable(
+            "a:1".into(),
+        )));
         assert_eq!(&r[..], b"-ERR_BACKEND_CONNECTION: a:1\r\n");
         assert_eq!(d, Disposition::Keep);
     }

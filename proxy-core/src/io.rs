@@ -37,7 +37,11 @@ impl ReadHalf {
 }
 
 impl AsyncRead for ReadHalf {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         match self.0.try_borrow_mut() {
             Ok(mut s) => Pin::new(&mut *s).poll_read(cx, buf),
             Err(_) => Poll::Ready(Err(busy())),
@@ -46,7 +50,11 @@ impl AsyncRead for ReadHalf {
 }
 
 impl AsyncWrite for WriteHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.0.try_borrow_mut() {
             Ok(mut s) => Pin::new(&mut *s).poll_write(cx, buf),
             Err(_) => Poll::Ready(Err(busy())),

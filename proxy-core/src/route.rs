@@ -96,27 +96,90 @@ mod tests {
     #[test]
     fn outcomes() {
         let s = snap("v2 1 NOFLAG db r:1 1 0-8191 PEER p:1 1 8192-16000");
-        assert_eq!(r(&s, "get b"), Route::Local { slot: 3300, backend: 0 });
-        assert_eq!(r(&s, "get a"), Route::Moved { slot: 15495, peer: 0 });
-        assert_eq!(r(&s, "get {a}x"), Route::Moved { slot: 15495, peer: 0 });
-        assert_eq!(r(&s, "get foo"), Route::Moved { slot: 12182, peer: 0 });
+        assert_eq!(
+            r(&s, "get b"),
+            Route::Local {
+                slot: 3300,
+                backend: 0
+            }
+        );
+        assert_eq!(
+            r(&s, "get a"),
+            Route::Moved {
+                slot: 15495,
+                peer: 0
+            }
+        );
+        assert_eq!(
+            r(&s, "get {a}x"),
+            Route::Moved {
+                slot: 15495,
+                peer: 0
+            }
+        );
+        assert_eq!(
+            r(&s, "get foo"),
+            Route::Moved {
+                slot: 12182,
+                peer: 0
+            }
+        );
         let uncovered = snap("v2 1 NOFLAG db r:1 1 0-8191");
         assert_eq!(r(&uncovered, "get a"), Route::SlotUnbound(15495));
-        assert_eq!(r(&ClusterSnapshot::default(), "get a"), Route::NoCluster(15495));
+        assert_eq!(
+            r(&ClusterSnapshot::default(), "get a"),
+            Route::NoCluster(15495)
+        );
         assert_eq!(r(&s, "get"), Route::NoKey(KeyError::WrongArity));
         assert_eq!(r(&s, "mget a b"), Route::CrossSlot);
-        assert_eq!(r(&s, "mget {b}1 {b}2"), Route::Local { slot: 3300, backend: 0 });
+        assert_eq!(
+            r(&s, "mget {b}1 {b}2"),
+            Route::Local {
+                slot: 3300,
+                backend: 0
+            }
+        );
     }
 
     #[test]
     fn keys_come_from_the_command_table_not_argument_one() {
         let s = snap("v2 1 NOFLAG db r:1 1 0-8191 PEER p:1 1 8192-16383");
         // EVAL's key is argument 3: `b` (local), not the script.
-        assert_eq!(r(&s, "eval x 1 b"), Route::Local { slot: 3300, backend: 0 });
-        assert_eq!(r(&s, "eval x 1 a"), Route::Moved { slot: 15495, peer: 0 });
+        assert_eq!(
+            r(&s, "eval x 1 b"),
+            Route::Local {
+                slot: 3300,
+                backend: 0
+            }
+        );
+        assert_eq!(
+            r(&s, "eval x 1 a"),
+            Route::Moved {
+                slot: 15495,
+                peer: 0
+            }
+        );
         assert_eq!(r(&s, "eval x 0"), Route::NoKey(KeyError::NoKeys));
-        assert_eq!(r(&s, "object encoding b"), Route::Local { slot: 3300, backend: 0 });
-        assert_eq!(r(&s, "xread count 1 streams a 0"), Route::Moved { slot: 15495, peer: 0 });
-        assert_eq!(r(&s, "set b a"), Route::Local { slot: 3300, backend: 0 });
+        assert_eq!(
+            r(&s, "object encoding b"),
+            Route::Local {
+                slot: 3300,
+                backend: 0
+            }
+        );
+        assert_eq!(
+            r(&s, "xread count 1 streams a 0"),
+            Route::Moved {
+                slot: 15495,
+                peer: 0
+            }
+        );
+        assert_eq!(
+            r(&s, "set b a"),
+            Route::Local {
+                slot: 3300,
+                backend: 0
+            }
+        );
     }
 }

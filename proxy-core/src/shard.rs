@@ -136,9 +136,9 @@ impl Shard {
         let mut backends = Vec::with_capacity(snap.local.len());
         let timeout = Duration::from_millis(self.config.backend_timeout.max(1));
         for (addr, _) in &snap.local {
-            let g = old.remove(addr).unwrap_or_else(|| {
-                BackendGroup::new(addr, self.config.backend_conn_num, timeout)
-            });
+            let g = old
+                .remove(addr)
+                .unwrap_or_else(|| BackendGroup::new(addr, self.config.backend_conn_num, timeout));
             groups.insert(addr.clone(), g.clone());
             backends.push(g);
         }

@@ -12,7 +12,10 @@ fn wait_for(c: &mut Client, args: &[&str], want: Value) {
         if got == want {
             return;
         }
-        assert!(start.elapsed() < READY_TIMEOUT, "still {got:?}, want {want:?}");
+        assert!(
+            start.elapsed() < READY_TIMEOUT,
+            "still {got:?}, want {want:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -61,14 +64,20 @@ fn silent_backend_times_out_only_its_requests() {
     let p = proxy_with(&[("UNDERMOON_BACKEND_TIMEOUT", "300")]);
     setcluster(
         &p,
-        &format!("v2 1 NOFLAG db {} 1 0-8191 {silent_addr} 1 8192-16383", alive.addr()),
+        &format!(
+            "v2 1 NOFLAG db {} 1 0-8191 {silent_addr} 1 8192-16383",
+            alive.addr()
+        ),
     );
     let mut slow = Client::connect(p.port);
     let mut fast = Client::connect(p.port);
     slow.send_raw(&Client::encode(&["GET", "a"])).unwrap();
     assert_eq!(fast.cmd(&["SET", "b", "x"]), Value::ok());
     let started = Instant::now();
-    assert_eq!(slow.read().unwrap(), Value::err("Err cmd error BackendTimeout"));
+    assert_eq!(
+        slow.read().unwrap(),
+        Value::err("Err cmd error BackendTimeout")
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(slow.cmd(&["GET", "b"]), Value::bulk("x"));
     drop(silent);

@@ -16,32 +16,61 @@ fn connection_and_admin_commands() {
     for cmd in ["ASKING", "READONLY", "READWRITE"] {
         assert_eq!(c.cmd(&[cmd]), Value::ok());
     }
-    assert_eq!(c.cmd(&["HELLO", "3"]), Value::err("ERR unknown command `hello`"));
+    assert_eq!(
+        c.cmd(&["HELLO", "3"]),
+        Value::err("ERR unknown command `hello`")
+    );
     assert_eq!(c.cmd(&["AUTH", "x"]), Value::err("no password configured"));
     assert_eq!(c.cmd(&["CLUSTER"]), Value::err("Missing sub command"));
-    assert_eq!(c.cmd(&["CLUSTER", "RESET"]), Value::err("Unsupported sub command"));
+    assert_eq!(
+        c.cmd(&["CLUSTER", "RESET"]),
+        Value::err("Unsupported sub command")
+    );
     assert_eq!(c.cmd(&["CLUSTER", "KEYSLOT"]), Value::err("Missing key"));
 
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "announce_address"]),
-        Value::Array(vec![Value::bulk("announce_address"), Value::Bulk(t.a.addr().into_bytes())])
+        Value::Array(vec![
+            Value::bulk("announce_address"),
+            Value::Bulk(t.a.addr().into_bytes())
+        ])
     );
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "max_redirections"]),
         Value::Array(vec![Value::bulk("max_redirections"), Value::bulk("none")])
     );
-    assert_eq!(c.cmd(&["CONFIG", "GET", "password"]), Value::err("config field password not found"));
-    assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog_sample_rate", "1"]), Value::ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "password"]),
+        Value::err("config field password not found")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog_sample_rate", "1"]),
+        Value::ok()
+    );
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "slowlog_sample_rate"]),
         Value::Array(vec![Value::bulk("slowlog_sample_rate"), Value::bulk("1")])
     );
-    assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog_sample_rate", "x"]), Value::err("InvalidValue"));
-    assert_eq!(c.cmd(&["CONFIG", "SET", "thread_number", "3"]), Value::err("ReadonlyField"));
-    assert_eq!(c.cmd(&["CONFIG", "SET", "nope", "3"]), Value::err("FieldNotFound"));
-    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Value::err("invalid config sub-command"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog_sample_rate", "x"]),
+        Value::err("InvalidValue")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "thread_number", "3"]),
+        Value::err("ReadonlyField")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "nope", "3"]),
+        Value::err("FieldNotFound")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "RESETSTAT"]),
+        Value::err("invalid config sub-command")
+    );
 
-    let Value::Array(cmds) = c.cmd(&["COMMAND"]) else { panic!() };
+    let Value::Array(cmds) = c.cmd(&["COMMAND"]) else {
+        panic!()
+    };
     let names: Vec<String> = cmds
         .iter()
         .map(|e| match e {
@@ -50,7 +79,10 @@ fn connection_and_admin_commands() {
         })
         .collect();
     assert!(names.iter().any(|n| n == "get"));
-    assert!(!names.iter().any(|n| n == "keys" || n == "subscribe"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "keys" || n == "subscribe"),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -59,7 +91,10 @@ fn password_gates_data_commands_only() {
     let p = proxy_with(&[("UNDERMOON_PASSWORD", "s3cret")]);
     setcluster(&p, &format!("v2 1 NOFLAG db {} 1 0-16383", r.addr()));
     let mut c = Client::connect(p.port);
-    assert_eq!(c.cmd(&["GET", "a"]), Value::err("Password not given by AUTH command"));
+    assert_eq!(
+        c.cmd(&["GET", "a"]),
+        Value::err("Password not given by AUTH command")
+    );
     assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
     assert_eq!(c.cmd(&["AUTH"]), Value::err("Missing password"));
     assert_eq!(c.cmd(&["AUTH", "no"]), Value::err("invalid password"));
@@ -92,7 +127,9 @@ fn config_file_is_read() {
     let path = dir.join("ok.toml");
     std::fs::write(
         &path,
-        format!("address = \"127.0.0.1:{port}\"\nthread_number = 1\ncluster_nodes_version = \"v1\"\n"),
+        format!(
+            "address = \"127.0.0.1:{port}\"\nthread_number = 1\ncluster_nodes_version = \"v1\"\n"
+        ),
     )
     .unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_server_proxy"))
@@ -109,9 +146,25 @@ fn config_file_is_read() {
         assert!(start.elapsed() < READY_TIMEOUT);
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    assert_eq!(c.cmd(&["UMCTL", "SETCLUSTER", "v2", "1", "NOFLAG", "db", &r.addr(), "1", "0-16383"]), Value::ok());
+    assert_eq!(
+        c.cmd(&[
+            "UMCTL",
+            "SETCLUSTER",
+            "v2",
+            "1",
+            "NOFLAG",
+            "db",
+            &r.addr(),
+            "1",
+            "0-16383"
+        ]),
+        Value::ok()
+    );
     let nodes = c.cmd(&["CLUSTER", "NODES"]).text();
-    assert!(nodes.contains(&format!("127.0.0.1:{port} myself,master")), "{nodes}");
+    assert!(
+        nodes.contains(&format!("127.0.0.1:{port} myself,master")),
+        "{nodes}"
+    );
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "thread_number"]),
         Value::Array(vec![Value::bulk("thread_number"), Value::bulk("1")])

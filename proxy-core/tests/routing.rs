@@ -27,11 +27,19 @@ fn two_halves_route_redirect_and_describe_the_cluster() {
     let nodes = a.cmd(&["CLUSTER", "NODES"]).text();
     let lines: Vec<&str> = nodes.lines().collect();
     assert_eq!(lines.len(), 2, "{nodes}");
-    assert!(lines[0].contains(&format!("{}@5299 myself,master - 0 0 1 connected 0-8191", t.a.addr())));
-    assert!(lines[1].contains(&format!("{}@5299 master - 0 0 1 connected 8192-16383", t.b.addr())));
+    assert!(lines[0].contains(&format!(
+        "{}@5299 myself,master - 0 0 1 connected 0-8191",
+        t.a.addr()
+    )));
+    assert!(lines[1].contains(&format!(
+        "{}@5299 master - 0 0 1 connected 8192-16383",
+        t.b.addr()
+    )));
     assert!(lines[0].starts_with("mydb____________________"));
 
-    let Value::Array(slots) = a.cmd(&["CLUSTER", "SLOTS"]) else { panic!() };
+    let Value::Array(slots) = a.cmd(&["CLUSTER", "SLOTS"]) else {
+        panic!()
+    };
     assert_eq!(slots.len(), 2);
     assert_eq!(
         &slots[0],
@@ -45,11 +53,17 @@ fn two_halves_route_redirect_and_describe_the_cluster() {
             ])
         ])
     );
-    assert_eq!(a.cmd(&["CLUSTER", "KEYSLOT", "{user1000}.following"]), Value::Int(3443));
+    assert_eq!(
+        a.cmd(&["CLUSTER", "KEYSLOT", "{user1000}.following"]),
+        Value::Int(3443)
+    );
     assert_eq!(a.cmd(&["CLUSTER", "KEYSLOT", "a"]), Value::Int(15495));
     assert_eq!(a.cmd(&["CLUSTER", "KEYSLOT", "b"]), Value::Int(3300));
     assert_eq!(a.cmd(&["CLUSTER", "MYID"]).text(), &lines[0][..40]);
-    assert!(a.cmd(&["CLUSTER", "INFO"]).text().contains("cluster_state:ok"));
+    assert!(a
+        .cmd(&["CLUSTER", "INFO"])
+        .text()
+        .contains("cluster_state:ok"));
 }
 
 #[test]
@@ -58,7 +72,13 @@ fn keys_come_from_the_command_table() {
     let mut a = Client::connect(t.a.port);
     // EVAL routes by its first key (argument 3), not by the script.
     assert_eq!(
-        a.cmd(&["EVAL", "return redis.call('set', KEYS[1], ARGV[1])", "1", "b", "x"]),
+        a.cmd(&[
+            "EVAL",
+            "return redis.call('set', KEYS[1], ARGV[1])",
+            "1",
+            "b",
+            "x"
+        ]),
         Value::ok()
     );
     assert_eq!(
@@ -76,13 +96,22 @@ fn keys_come_from_the_command_table() {
     assert!(a.cmd(&["MULTI"]).text().contains("not supported"));
     assert!(a.cmd(&["SUBSCRIBE", "x"]).text().contains("not supported"));
     assert!(a.cmd(&["BLPOP", "b", "0"]).text().contains("not supported"));
-    assert_eq!(a.cmd(&["MGET", "a", "b"]), Value::err("ERR_MULTI_SLOTS slots of the keys are not the same"));
+    assert_eq!(
+        a.cmd(&["MGET", "a", "b"]),
+        Value::err("ERR_MULTI_SLOTS slots of the keys are not the same")
+    );
     assert_eq!(
         a.cmd(&["MGET", "{b}1", "{b}2"]),
         Value::Array(vec![Value::Nil, Value::Nil])
     );
-    assert_eq!(a.cmd(&["NOSUCH"]), Value::err("ERR unknown command 'nosuch'"));
-    assert_eq!(a.cmd(&["GET"]), Value::err("ERR wrong number of arguments for 'get' command"));
+    assert_eq!(
+        a.cmd(&["NOSUCH"]),
+        Value::err("ERR unknown command 'nosuch'")
+    );
+    assert_eq!(
+        a.cmd(&["GET"]),
+        Value::err("ERR wrong number of arguments for 'get' command")
+    );
 }
 
 #[test]

@@ -36,7 +36,15 @@ fn local_ranges(snap: &ClusterSnapshot) -> RangeList {
     visible(&all)
 }
 
-fn node_line(out: &mut String, id: &str, addr: &str, v: NodesVersion, flags: &str, epoch: u64, slots: &RangeList) {
+fn node_line(
+    out: &mut String,
+    id: &str,
+    addr: &str,
+    v: NodesVersion,
+    flags: &str,
+    epoch: u64,
+    slots: &RangeList,
+) {
     out.push_str(id);
     out.push(' ');
     out.push_str(addr);
@@ -73,7 +81,15 @@ pub fn nodes(snap: &ClusterSnapshot, announce: &str, v: NodesVersion) -> String 
         &local_ranges(snap),
     );
     for (addr, ranges) in &snap.peer {
-        node_line(&mut out, &node_id(name, addr), addr, v, "master", snap.epoch, &visible(ranges));
+        node_line(
+            &mut out,
+            &node_id(name, addr),
+            addr,
+            v,
+            "master",
+            snap.epoch,
+            &visible(ranges),
+        );
     }
     out
 }
@@ -172,7 +188,11 @@ mod tests {
 
     #[test]
     fn unconfigured_and_single_slots() {
-        let n = nodes(&ClusterSnapshot::default(), "127.0.0.1:5299", NodesVersion::V2);
+        let n = nodes(
+            &ClusterSnapshot::default(),
+            "127.0.0.1:5299",
+            NodesVersion::V2,
+        );
         assert!(n.starts_with("________________________"));
         assert!(n.ends_with(" 127.0.0.1:5299@5299 myself,master - 0 0 0 connected\n"));
         let s = snap("v2 2 NOFLAG db 127.0.0.1:1 2 5-5 7-9 127.0.0.1:2 importing 1 100-200 1 a:1 b:1 c:1 d:1");
@@ -184,9 +204,13 @@ mod tests {
         let s = snap("v2 1 NOFLAG db 127.0.0.1:1 1 0-1 PEER 127.0.0.1:7000 1 2-16383");
         let r = slots(&s, "127.0.0.1:5299");
         let id = node_id("db", "127.0.0.1:5299");
-        let expect = format!("*2\r\n*3\r\n:0\r\n:1\r\n*3\r\n$9\r\n127.0.0.1\r\n:5299\r\n$40\r\n{id}\r\n");
+        let expect =
+            format!("*2\r\n*3\r\n:0\r\n:1\r\n*3\r\n$9\r\n127.0.0.1\r\n:5299\r\n$40\r\n{id}\r\n");
         assert!(String::from_utf8(r).unwrap().starts_with(&expect));
-        assert_eq!(slots(&ClusterSnapshot::default(), "127.0.0.1:5299"), b"*0\r\n");
+        assert_eq!(
+            slots(&ClusterSnapshot::default(), "127.0.0.1:5299"),
+            b"*0\r\n"
+        );
         assert!(info(&s).contains("cluster_state:ok"));
         assert!(info(&ClusterSnapshot::default()).contains("cluster_state:fail"));
     }

@@ -82,7 +82,7 @@ impl Keys {
                 }
                 let step = usize::from(step).max(1);
                 // why: key/value pairs to the end (MSET) need whole pairs.
-                if step > 1 && (n - first) % step != 0 {
+                if step > 1 && !(n - first).is_multiple_of(step) {
                     return Err(KeyError::WrongArity);
                 }
                 Ok(KeyPlan {
@@ -126,7 +126,7 @@ impl Keys {
                 }
                 let s = streams.ok_or(KeyError::WrongArity)?;
                 let rest = n - s - 1;
-                if rest == 0 || rest % 2 != 0 {
+                if rest == 0 || !rest.is_multiple_of(2) {
                     return Err(KeyError::WrongArity);
                 }
                 Ok(KeyPlan {
@@ -163,15 +163,31 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let one = Keys::Range { first: 1, last: 1, step: 1 };
+        let one = Keys::Range {
+            first: 1,
+            last: 1,
+            step: 1,
+        };
         assert_eq!(keys(one, "get a").unwrap(), ["a"]);
         assert_eq!(keys(one, "get"), Err(KeyError::WrongArity));
-        let all = Keys::Range { first: 1, last: -1, step: 1 };
+        let all = Keys::Range {
+            first: 1,
+            last: -1,
+            step: 1,
+        };
         assert_eq!(keys(all, "mget a b c").unwrap(), ["a", "b", "c"]);
-        let pairs = Keys::Range { first: 1, last: -1, step: 2 };
+        let pairs = Keys::Range {
+            first: 1,
+            last: -1,
+            step: 2,
+        };
         assert_eq!(keys(pairs, "mset a 1 b 2").unwrap(), ["a", "b"]);
         assert_eq!(keys(pairs, "mset a 1 b"), Err(KeyError::WrongArity));
-        let obj = Keys::Range { first: 2, last: 2, step: 1 };
+        let obj = Keys::Range {
+            first: 2,
+            last: 2,
+            step: 1,
+        };
         assert_eq!(keys(obj, "object encoding k").unwrap(), ["k"]);
         let eval = Keys::NumKeys { at: 2, also: 0 };
         assert_eq!(keys(eval, "eval s 2 k1 k2 a1").unwrap(), ["k1", "k2"]);
@@ -179,12 +195,21 @@ mod tests {
         assert_eq!(keys(eval, "eval s 3 k1"), Err(KeyError::WrongArity));
         assert_eq!(keys(eval, "eval s x k1"), Err(KeyError::WrongArity));
         let zstore = Keys::NumKeys { at: 2, also: 1 };
-        assert_eq!(keys(zstore, "zunionstore d 2 a b").unwrap(), ["d", "a", "b"]);
+        assert_eq!(
+            keys(zstore, "zunionstore d 2 a b").unwrap(),
+            ["d", "a", "b"]
+        );
         assert_eq!(
             keys(Keys::Streams, "xread count 2 streams s1 s2 0 0").unwrap(),
             ["s1", "s2"]
         );
-        assert_eq!(keys(Keys::Streams, "xread block 0 streams s 0"), Err(KeyError::Blocking));
-        assert_eq!(keys(Keys::Streams, "xread streams s"), Err(KeyError::WrongArity));
+        assert_eq!(
+            keys(Keys::Streams, "xread block 0 streams s 0"),
+            Err(KeyError::Blocking)
+        );
+        assert_eq!(
+            keys(Keys::Streams, "xread streams s"),
+            Err(KeyError::WrongArity)
+        );
     }
 }

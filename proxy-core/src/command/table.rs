@@ -86,7 +86,8 @@ const KEYLESS: Kind =
 const STATEFUL: Kind =
     Kind::Refused("command keeps connection state; not supported by the proxy yet");
 const BLOCKING: Kind = Kind::Refused("blocking commands are not supported by the proxy yet");
-const ADMIN: Kind = Kind::Refused("server administration commands are not available through the proxy");
+const ADMIN: Kind =
+    Kind::Refused("server administration commands are not available through the proxy");
 
 /// Longest command name looked up. why: the longest Redis command name is under 32 bytes.
 const MAX_NAME: usize = 32;
@@ -114,54 +115,63 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
 
         // Strings, hashes, lists, sets, zsets, HLL, geo, streams, generic: one key first.
         b"get" | b"set" | b"setnx" | b"setex" | b"psetex" | b"getset" | b"getdel" | b"getex"
-        | b"append" | b"strlen" | b"incr" | b"decr" | b"incrby" | b"decrby"
-        | b"incrbyfloat" | b"getrange" | b"setrange" | b"substr" | b"getbit" | b"setbit"
-        | b"bitcount" | b"bitpos" | b"bitfield" | b"bitfield_ro" | b"lcs" => K1,
+        | b"append" | b"strlen" | b"incr" | b"decr" | b"incrby" | b"decrby" | b"incrbyfloat"
+        | b"getrange" | b"setrange" | b"substr" | b"getbit" | b"setbit" | b"bitcount"
+        | b"bitpos" | b"bitfield" | b"bitfield_ro" | b"lcs" => K1,
         b"hget" | b"hset" | b"hsetnx" | b"hmset" | b"hmget" | b"hdel" | b"hexists" | b"hlen"
         | b"hkeys" | b"hvals" | b"hgetall" | b"hincrby" | b"hincrbyfloat" | b"hstrlen"
-        | b"hscan" | b"hrandfield" | b"hexpire" | b"hpexpire" | b"hexpireat"
-        | b"hpexpireat" | b"httl" | b"hpttl" | b"hexpiretime" | b"hpexpiretime"
-        | b"hpersist" | b"hgetdel" | b"hgetex" | b"hsetex" => K1,
-        b"lpush" | b"rpush" | b"lpushx" | b"rpushx" | b"lpop" | b"rpop" | b"llen"
-        | b"lindex" | b"linsert" | b"lrange" | b"lrem" | b"lset" | b"ltrim" | b"lpos" => K1,
+        | b"hscan" | b"hrandfield" | b"hexpire" | b"hpexpire" | b"hexpireat" | b"hpexpireat"
+        | b"httl" | b"hpttl" | b"hexpiretime" | b"hpexpiretime" | b"hpersist" | b"hgetdel"
+        | b"hgetex" | b"hsetex" => K1,
+        b"lpush" | b"rpush" | b"lpushx" | b"rpushx" | b"lpop" | b"rpop" | b"llen" | b"lindex"
+        | b"linsert" | b"lrange" | b"lrem" | b"lset" | b"ltrim" | b"lpos" => K1,
         b"sadd" | b"srem" | b"scard" | b"sismember" | b"smismember" | b"smembers" | b"spop"
         | b"srandmember" | b"sscan" => K1,
         b"zadd" | b"zincrby" | b"zrem" | b"zcard" | b"zcount" | b"zlexcount" | b"zscore"
-        | b"zmscore" | b"zrank" | b"zrevrank" | b"zrange" | b"zrangebyscore"
-        | b"zrangebylex" | b"zrevrange" | b"zrevrangebyscore" | b"zrevrangebylex"
-        | b"zremrangebyrank" | b"zremrangebyscore" | b"zremrangebylex" | b"zpopmin"
-        | b"zpopmax" | b"zrandmember" | b"zscan" => K1,
-        b"pfadd" | b"geoadd" | b"geodist" | b"geohash" | b"geopos" | b"georadius"
-        | b"georadius_ro" | b"georadiusbymember" | b"georadiusbymember_ro" | b"geosearch" => K1,
-        b"xadd" | b"xlen" | b"xrange" | b"xrevrange" | b"xdel" | b"xtrim" | b"xack"
-        | b"xclaim" | b"xautoclaim" | b"xpending" | b"xsetid" => K1,
-        b"expire" | b"pexpire" | b"expireat" | b"pexpireat" | b"expiretime"
-        | b"pexpiretime" | b"ttl" | b"pttl" | b"persist" | b"type" | b"dump" | b"restore"
-        | b"sort" | b"sort_ro" => K1,
+        | b"zmscore" | b"zrank" | b"zrevrank" | b"zrange" | b"zrangebyscore" | b"zrangebylex"
+        | b"zrevrange" | b"zrevrangebyscore" | b"zrevrangebylex" | b"zremrangebyrank"
+        | b"zremrangebyscore" | b"zremrangebylex" | b"zpopmin" | b"zpopmax" | b"zrandmember"
+        | b"zscan" => K1,
+        b"pfadd"
+        | b"geoadd"
+        | b"geodist"
+        | b"geohash"
+        | b"geopos"
+        | b"georadius"
+        | b"georadius_ro"
+        | b"georadiusbymember"
+        | b"georadiusbymember_ro"
+        | b"geosearch" => K1,
+        b"xadd" | b"xlen" | b"xrange" | b"xrevrange" | b"xdel" | b"xtrim" | b"xack" | b"xclaim"
+        | b"xautoclaim" | b"xpending" | b"xsetid" => K1,
+        b"expire" | b"pexpire" | b"expireat" | b"pexpireat" | b"expiretime" | b"pexpiretime"
+        | b"ttl" | b"pttl" | b"persist" | b"type" | b"dump" | b"restore" | b"sort" | b"sort_ro" => {
+            K1
+        }
 
         // Several keys: the proxy forwards them only when they share one slot.
-        b"mget" | b"del" | b"exists" | b"unlink" | b"touch" | b"sunion" | b"sinter"
-        | b"sdiff" | b"pfcount" | b"pfmerge" | b"sunionstore" | b"sinterstore"
-        | b"sdiffstore" => K_ALL,
+        b"mget" | b"del" | b"exists" | b"unlink" | b"touch" | b"sunion" | b"sinter" | b"sdiff"
+        | b"pfcount" | b"pfmerge" | b"sunionstore" | b"sinterstore" | b"sdiffstore" => K_ALL,
         b"mset" | b"msetnx" => K_PAIRS,
         b"rename" | b"renamenx" | b"rpoplpush" | b"lmove" | b"smove" | b"copy"
         | b"geosearchstore" | b"zrangestore" => K12,
         b"bitop" => K2_ALL,
         b"object" | b"memory" | b"xinfo" | b"xgroup" => K2,
         b"zunionstore" | b"zinterstore" | b"zdiffstore" => K_NUM2_DEST,
-        b"zunion" | b"zinter" | b"zdiff" | b"zintercard" | b"sintercard" | b"lmpop"
-        | b"zmpop" => K_NUM1,
+        b"zunion" | b"zinter" | b"zdiff" | b"zintercard" | b"sintercard" | b"lmpop" | b"zmpop" => {
+            K_NUM1
+        }
         b"eval" | b"evalsha" | b"eval_ro" | b"evalsha_ro" | b"fcall" | b"fcall_ro" => K_NUM2,
         b"xread" | b"xreadgroup" => Kind::Data(Keys::Streams),
 
         b"keys" | b"scan" | b"dbsize" | b"randomkey" | b"flushall" | b"flushdb" | b"time"
         | b"lastsave" | b"script" | b"function" | b"publish" | b"spublish" | b"pubsub"
         | b"lolwut" | b"wait" | b"waitaof" => KEYLESS,
-        b"multi" | b"exec" | b"discard" | b"watch" | b"unwatch" | b"subscribe"
-        | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe"
-        | b"sunsubscribe" | b"monitor" | b"client" | b"reset" => STATEFUL,
-        b"blpop" | b"brpop" | b"brpoplpush" | b"blmove" | b"blmpop" | b"bzpopmin"
-        | b"bzpopmax" | b"bzmpop" => BLOCKING,
+        b"multi" | b"exec" | b"discard" | b"watch" | b"unwatch" | b"subscribe" | b"psubscribe"
+        | b"ssubscribe" | b"unsubscribe" | b"punsubscribe" | b"sunsubscribe" | b"monitor"
+        | b"client" | b"reset" => STATEFUL,
+        b"blpop" | b"brpop" | b"brpoplpush" | b"blmove" | b"blmpop" | b"bzpopmin" | b"bzpopmax"
+        | b"bzmpop" => BLOCKING,
         b"shutdown" | b"debug" | b"save" | b"bgsave" | b"bgrewriteaof" | b"swapdb" | b"move"
         | b"migrate" | b"acl" | b"module" | b"failover" | b"latency" | b"slowlog" | b"sync"
         | b"psync" | b"replicaof" | b"slaveof" | b"replconf" | b"role" => ADMIN,

@@ -34,7 +34,10 @@ pub fn simple(out: &mut Vec<u8>, s: &[u8]) {
 /// `-<s>\r\n`, with CR and LF in `s` replaced so an error can never break framing.
 pub fn error(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'-');
-    out.extend(s.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    out.extend(
+        s.iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
     out.extend_from_slice(b"\r\n");
 }
 

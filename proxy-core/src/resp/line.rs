@@ -42,7 +42,11 @@ pub fn parse_int(digits: &[u8], what: &'static str) -> Result<i64, ProtocolError
 }
 
 /// A header `<type><n>\r\n` at `pos`: returns `(n, position after CRLF)`.
-pub fn header(buf: &[u8], pos: usize, what: &'static str) -> Result<Option<(i64, usize)>, ProtocolError> {
+pub fn header(
+    buf: &[u8],
+    pos: usize,
+    what: &'static str,
+) -> Result<Option<(i64, usize)>, ProtocolError> {
     // why: 22 bytes hold any i64 header; longer is garbage, not "need more".
     let Some(end) = find_crlf(buf, pos + 1, 22)? else {
         return Ok(None);

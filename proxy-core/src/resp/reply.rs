@@ -126,8 +126,14 @@ mod tests {
 
     #[test]
     fn limits() {
-        let l = Limits { max_depth: 2, ..Limits::REPLY };
-        assert_eq!(scan(b"*1\r\n*1\r\n*1\r\n:1\r\n", &l), Err(ProtocolError::TooDeep));
+        let l = Limits {
+            max_depth: 2,
+            ..Limits::REPLY
+        };
+        assert_eq!(
+            scan(b"*1\r\n*1\r\n*1\r\n:1\r\n", &l),
+            Err(ProtocolError::TooDeep)
+        );
         assert!(scan(b"$1099511627776\r\n", &l).is_err());
         assert!(scan(b"?\r\n", &l).is_err());
     }

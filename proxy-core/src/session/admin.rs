@@ -143,7 +143,9 @@ impl Session {
         let cfg = &self.shard.config;
         let ctl = &self.shard.control;
         let sub = req.arg(1);
-        let field = req.arg(2).map(|f| String::from_utf8_lossy(f).to_ascii_lowercase());
+        let field = req
+            .arg(2)
+            .map(|f| String::from_utf8_lossy(f).to_ascii_lowercase());
         if eq(sub, "get") {
             let Some(field) = field else {
                 return self.error("ERR wrong number of arguments for 'config|get' command");
@@ -155,10 +157,13 @@ impl Session {
                 "slowlog_len" => cfg.slowlog_len.to_string(),
                 "thread_number" => ctl.stats.len().to_string(),
                 "backend_conn_num" => cfg.backend_conn_num.to_string(),
-                "slowlog_log_slower_than" => {
-                    ctl.slowlog_log_slower_than.load(Ordering::Relaxed).to_string()
+                "slowlog_log_slower_than" => ctl
+                    .slowlog_log_slower_than
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+                "slowlog_sample_rate" => {
+                    ctl.slowlog_sample_rate.load(Ordering::Relaxed).to_string()
                 }
-                "slowlog_sample_rate" => ctl.slowlog_sample_rate.load(Ordering::Relaxed).to_string(),
                 "active_redirection" => cfg.active_redirection.to_string(),
                 "max_redirections" => cfg
                     .max_redirections

@@ -102,9 +102,8 @@ impl Session {
                         );
                         self.error(&msg);
                     }
-                    Route::NoKey(KeyError::Blocking) => {
-                        self.error("ERR blocking XREAD/XREADGROUP is not supported by the proxy yet")
-                    }
+                    Route::NoKey(KeyError::Blocking) => self
+                        .error("ERR blocking XREAD/XREADGROUP is not supported by the proxy yet"),
                 }
                 Disposition::Keep
             }

@@ -14,7 +14,14 @@ use control::umctl::SetCluster;
 use std::sync::Arc;
 
 const NOT_YET: &[&str] = &[
-    "setrepl", "inforepl", "infomgr", "precheck", "preswitch", "finalswitch", "stats", "slowlog",
+    "setrepl",
+    "inforepl",
+    "infomgr",
+    "precheck",
+    "preswitch",
+    "finalswitch",
+    "stats",
+    "slowlog",
     "debug",
 ];
 
@@ -119,9 +126,15 @@ fn ranges_reply(out: &mut Vec<u8>, ranges: &[SlotRange]) {
                 compose::array_header(out, 7);
                 compose::bulk(out, tag.as_bytes());
                 compose::bulk(out, m.epoch.to_string().as_bytes());
-                compose::bulk(out, format!("src_proxy: {}", m.src_proxy_address).as_bytes());
+                compose::bulk(
+                    out,
+                    format!("src_proxy: {}", m.src_proxy_address).as_bytes(),
+                );
                 compose::bulk(out, format!("src_node: {}", m.src_node_address).as_bytes());
-                compose::bulk(out, format!("dst_proxy: {}", m.dst_proxy_address).as_bytes());
+                compose::bulk(
+                    out,
+                    format!("dst_proxy: {}", m.dst_proxy_address).as_bytes(),
+                );
                 compose::bulk(out, format!("dst_node: {}", m.dst_node_address).as_bytes());
                 compose::bulk(out, r.range_list.to_text().as_bytes());
             }

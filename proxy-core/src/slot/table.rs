@@ -37,7 +37,12 @@ impl SlotTable {
     /// Owner of `slot` (slots >= 16384 are unbound).
     #[inline]
     pub fn owner(&self, slot: u16) -> Owner {
-        match self.slots.get(usize::from(slot)).copied().unwrap_or(UNBOUND) {
+        match self
+            .slots
+            .get(usize::from(slot))
+            .copied()
+            .unwrap_or(UNBOUND)
+        {
             UNBOUND => Owner::Unbound,
             v if v & PEER_BIT != 0 => Owner::Peer(v & !PEER_BIT),
             v => Owner::Local(v),

@@ -1,6 +1,13 @@
 //! Test harness: real `redis-server` and `server_proxy` processes on free ports, killed by
 //! Drop guards, and a tiny blocking RESP client.
-#![allow(dead_code)]
+// why: test harness: a failed unwrap here is a failed test, which is what we want.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -211,7 +218,12 @@ impl Client {
             match self.r.read(&mut buf) {
                 Ok(0) => return true,
                 Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false
+                }
                 Err(_) => return true,
             }
         }
@@ -239,11 +251,24 @@ pub fn two_halves() -> TwoHalves {
     let (a, b) = (proxy(), proxy());
     setcluster(
         &a,
-        &format!("v2 1 NOFLAG mydb {} 1 0-8191 PEER {} 1 8192-16383", redis_a.addr(), b.addr()),
+        &format!(
+            "v2 1 NOFLAG mydb {} 1 0-8191 PEER {} 1 8192-16383",
+            redis_a.addr(),
+            b.addr()
+        ),
     );
     setcluster(
         &b,
-        &format!("v2 1 NOFLAG mydb {} 1 8192-16383 PEER {} 1 0-8191", redis_b.addr(), a.addr()),
+        &format!(
+            "v2 1 NOFLAG mydb {} 1 8192-16383 PEER {} 1 0-8191",
+            redis_b.addr(),
+            a.addr()
+        ),
     );
-    TwoHalves { redis_a, redis_b, a, b }
+    TwoHalves {
+        redis_a,
+        redis_b,
+        a,
+        b,
+    }
 }

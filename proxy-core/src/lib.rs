@@ -12,6 +12,14 @@
 //! [`snapshot`], [`cluster_reply`]. I/O layers: [`session`], [`backend`], [`shard`], [`server`].
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+// why: input must never crash the proxy (also set as workspace lints; repeated here so the
+// rule stays with the crate if it is ever built outside the workspace).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod backend;
 pub mod cluster_reply;

@@ -170,3 +170,19 @@ fn config_file_is_read() {
         Value::Array(vec![Value::bulk("thread_number"), Value::bulk("1")])
     );
 }
+
+#[test]
+fn idle_sessions_time_out() {
+    let p = proxy_with(&[("UNDERMOON_SESSION_TIMEOUT", "300")]);
+    let mut idle = Client::connect(p.port);
+    let mut busy = Client::connect(p.port);
+    for _ in 0..8 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(busy.cmd(&["PING"]), Value::Simple("PONG".into()));
+    }
+    idle.set_read_timeout(std::time::Duration::from_secs(5));
+    assert!(
+        idle.is_closed(),
+        "idle session must be closed after session_timeout"
+    );
+}

@@ -95,6 +95,9 @@ pub fn run(config: ProxyConfig) -> Result<(), ServerError> {
         handles.push(handle);
     }
     log::info!("server_proxy: {n} cores, listening on {}", config.address);
+    if config.active_redirection {
+        log::warn!("active_redirection is not implemented yet: peers' slots get MOVED replies");
+    }
     for h in handles {
         let _ = h.join();
     }

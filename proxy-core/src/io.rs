@@ -120,3 +120,96 @@ impl ReadBuf {
         Ok(n)
     }
 }
+
+/// Pieces smaller than this are copied into a shared buffer; larger ones are written from
+/// their own `Bytes`. why: copying a few small frames into one buffer turns many tiny writes
+/// into one syscall, while a big value (a 1 MiB GET reply) is not worth copying.
+pub const COPY_LIMIT: usize = 16 * 1024;
+
+enum Chunk {
+    Copied(Vec<u8>),
+    Shared(bytes::Bytes),
+}
+
+/// Output queued for one write turn: small pieces coalesced, large ones by reference.
+#[derive(Default)]
+pub struct OutBuf {
+    chunks: Vec<Chunk>,
+    len: usize,
+}
+
+impl OutBuf {
+    /// Appends a small piece by copy.
+    pub fn extend(&mut self, data: &[u8]) {
+        self.len += data.len();
+        if let Some(Chunk::Copied(v)) = self.chunks.last_mut() {
+            v.extend_from_slice(data);
+        } else {
+            self.chunks.push(Chunk::Copied(data.to_vec()));
+        }
+    }
+
+    /// Appends a frame, by reference when it is large.
+    pub fn push(&mut self, data: bytes::Bytes) {
+        if data.len() < COPY_LIMIT {
+            self.extend(&data);
+        } else {
+            self.len += data.len();
+            self.chunks.push(Chunk::Shared(data));
+        }
+    }
+
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.len = 0;
+    }
+
+    /// Writes everything, in order, then empties the buffer.
+    pub async fn write_to<W: futures_lite::AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+    ) -> io::Result<()> {
+        use futures_lite::AsyncWriteExt;
+        for c in &self.chunks {
+            match c {
+                Chunk::Copied(v) => w.write_all(v).await?,
+                Chunk::Shared(b) => w.write_all(b).await?,
+            }
+        }
+        self.clear();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbuf_keeps_order_and_coalesces() {
+        let mut o = OutBuf::default();
+        o.extend(b"ab");
+        o.push(bytes::Bytes::from_static(b"cd"));
+        o.push(bytes::Bytes::from(vec![b'x'; COPY_LIMIT]));
+        o.extend(b"ef");
+        assert_eq!(o.len(), 6 + COPY_LIMIT);
+        assert_eq!(o.chunks.len(), 3);
+        let mut sink = Vec::new();
+        futures_lite::future::block_on(o.write_to(&mut sink)).unwrap();
+        assert!(o.is_empty());
+        assert_eq!(&sink[..4], b"abcd");
+        assert_eq!(&sink[sink.len() - 2..], b"ef");
+        assert_eq!(sink.len(), 6 + COPY_LIMIT);
+    }
+}

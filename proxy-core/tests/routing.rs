@@ -231,3 +231,19 @@ fn keyslot_agrees_with_a_real_cluster_enabled_redis() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn large_values_pass_through_intact_in_order() {
+    let t = two_halves();
+    let mut c = Client::connect(t.a.port);
+    let big: String = (0..3 * 1024 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let mut batch = Client::encode(&["SET", "{b}big", &big]);
+    batch.extend(Client::encode(&["GET", "{b}small"]));
+    batch.extend(Client::encode(&["GET", "{b}big"]));
+    batch.extend(Client::encode(&["PING"]));
+    c.send_raw(&batch).unwrap();
+    assert_eq!(c.read().unwrap(), Value::ok());
+    assert_eq!(c.read().unwrap(), Value::Nil);
+    assert_eq!(c.read().unwrap(), Value::Bulk(big.into_bytes()));
+    assert_eq!(c.read().unwrap(), Value::Simple("PONG".into()));
+}

@@ -7,10 +7,9 @@
 //! gets an error reply (never another request's reply) and nothing else is touched.
 
 use crate::errors::{reply_for, BackendError, ProxyError};
-use crate::io::{split, ReadBuf, ReadHalf, WriteHalf};
+use crate::io::{split, OutBuf, ReadBuf, ReadHalf, WriteHalf};
 use crate::resp::{reply, Limits};
 use crate::sync::{Notify, ReplySlot};
-use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -24,8 +23,6 @@ const READ_CHUNK: usize = 64 * 1024;
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest reconnect delay. why: the original waits 1 s; a restarted Redis is back quickly.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-/// Output buffer capacity kept between writes. why: reuse instead of reallocating each turn.
-const OUT_KEEP: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -41,7 +38,7 @@ pub struct BackendConn {
     addr: String,
     timeout: Duration,
     state: Cell<State>,
-    out: RefCell<Vec<u8>>,
+    out: RefCell<OutBuf>,
     waiting: RefCell<VecDeque<Rc<ReplySlot>>>,
     wake_writer: Notify,
     last_progress: Cell<Instant>,
@@ -54,7 +51,7 @@ impl BackendConn {
             addr,
             timeout,
             state: Cell::new(State::Connecting),
-            out: RefCell::new(Vec::new()),
+            out: RefCell::new(OutBuf::default()),
             waiting: RefCell::new(VecDeque::new()),
             wake_writer: Notify::default(),
             last_progress: Cell::new(Instant::now()),
@@ -64,7 +61,7 @@ impl BackendConn {
     }
 
     /// Queues `req`; its reply (or an error reply) will be put in `slot`.
-    pub fn send(&self, req: &[u8], slot: Rc<ReplySlot>) {
+    pub fn send(&self, req: bytes::Bytes, slot: Rc<ReplySlot>) {
         match self.state.get() {
             State::Failed => {
                 let e = ProxyError::Backend(BackendError::Unavailable(self.addr.clone()));
@@ -77,7 +74,7 @@ impl BackendConn {
                     self.last_progress.set(Instant::now());
                 }
                 waiting.push_back(slot);
-                self.out.borrow_mut().extend_from_slice(req);
+                self.out.borrow_mut().push(req);
                 self.wake_writer.notify();
             }
         }
@@ -140,7 +137,7 @@ async fn run(conn: Rc<BackendConn>) {
 }
 
 async fn writer(conn: &BackendConn, mut w: WriteHalf) -> BackendError {
-    let mut spare = Vec::new();
+    let mut spare = OutBuf::default();
     loop {
         if conn.state.get() == State::Closed {
             return BackendError::Removed;
@@ -151,11 +148,9 @@ async fn writer(conn: &BackendConn, mut w: WriteHalf) -> BackendError {
         }
         // Take everything queued this turn and write it at once; new requests fill `spare`.
         std::mem::swap(&mut *conn.out.borrow_mut(), &mut spare);
-        if w.write_all(&spare).await.is_err() {
+        if spare.write_to(&mut w).await.is_err() {
             return BackendError::Broken;
         }
-        spare.clear();
-        spare.shrink_to(OUT_KEEP);
     }
 }
 

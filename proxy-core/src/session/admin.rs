@@ -219,7 +219,7 @@ impl Session {
             None => self.reply_static(fixed::CLUSTER_NOT_FOUND),
             Some(conn) => {
                 let slot = ReplySlot::new();
-                conn.send(&req.wire_bytes(), slot.clone());
+                conn.send(req.wire_bytes(), slot.clone());
                 self.queue.push(Pending::FilterCommand(slot));
             }
         }

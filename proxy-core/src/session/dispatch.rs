@@ -59,7 +59,7 @@ impl Session {
                         match conn {
                             Some(conn) => {
                                 let slot = ReplySlot::new();
-                                conn.send(&req.wire_bytes(), slot.clone());
+                                conn.send(req.wire_bytes(), slot.clone());
                                 self.queue.push(Pending::Wait(slot));
                             }
                             None => self.error("ERR internal: backend missing"),

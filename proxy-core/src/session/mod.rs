@@ -12,7 +12,7 @@ mod dispatch;
 mod umctl;
 
 use crate::errors::{reply_for, Disposition, ProxyError};
-use crate::io::{split, ReadBuf, ReadHalf, WriteHalf};
+use crate::io::{split, OutBuf, ReadBuf, ReadHalf, WriteHalf};
 use crate::metrics;
 use crate::resp::request::{self, Request};
 use crate::resp::Limits;
@@ -166,7 +166,7 @@ impl Session {
 
 /// Sends replies in order; a batch of ready replies goes out in one write.
 async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
-    let mut out: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+    let mut out = OutBuf::default();
     let ok = loop {
         // Gather every reply that is ready now, in order.
         let mut end = None;
@@ -187,11 +187,9 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
             let Some(p) = next else { break };
             queue.space.notify();
             match p {
-                Pending::Ready(b) => out.extend_from_slice(&b),
-                Pending::Wait(s) => out.extend_from_slice(&s.wait().await),
-                Pending::FilterCommand(s) => {
-                    out.extend_from_slice(&admin::filter_command_reply(&s.wait().await))
-                }
+                Pending::Ready(b) => out.push(b),
+                Pending::Wait(s) => out.push(s.wait().await),
+                Pending::FilterCommand(s) => out.push(admin::filter_command_reply(&s.wait().await)),
                 Pending::Close => {
                     end = Some(false);
                     break;
@@ -202,12 +200,8 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
                 }
             }
         }
-        if !out.is_empty() {
-            if w.write_all(&out).await.is_err() {
-                break false;
-            }
-            out.clear();
-            out.shrink_to(WRITE_BATCH);
+        if !out.is_empty() && out.write_to(&mut w).await.is_err() {
+            break false;
         }
         match end {
             Some(true) => {

@@ -152,25 +152,22 @@ impl Shard {
     /// Installs `snap` here and on every other core, waiting (bounded) until they have.
     pub async fn broadcast(&self, snap: Arc<ClusterSnapshot>) {
         self.install(snap.clone());
-        let peers: Vec<_> = self.peers.borrow().iter().map(|_| ()).collect();
-        let pending = Arc::new(AtomicUsize::new(peers.len()));
-        for i in 0..peers.len() {
-            let msg = SnapshotMsg {
-                snap: snap.clone(),
-                pending: pending.clone(),
-            };
-            let sent = {
-                let p = self.peers.borrow();
-                match p.get(i) {
-                    Some(tx) => tx.try_send(msg).is_ok(),
-                    None => false,
+        let pending = {
+            let peers = self.peers.borrow();
+            let pending = Arc::new(AtomicUsize::new(peers.len()));
+            for tx in peers.iter() {
+                let msg = SnapshotMsg {
+                    snap: snap.clone(),
+                    pending: pending.clone(),
+                };
+                // why: the queue only fills if a core is stuck; waiting would stall this one.
+                if tx.try_send(msg).is_err() {
+                    log::error!("core {}: could not send the snapshot to a core", self.core);
+                    pending.fetch_sub(1, Ordering::AcqRel);
                 }
-            };
-            if !sent {
-                log::error!("core {}: could not send the snapshot to a core", self.core);
-                pending.fetch_sub(1, Ordering::AcqRel);
             }
-        }
+            pending
+        };
         let start = Instant::now();
         while pending.load(Ordering::Acquire) > 0 && start.elapsed() < INSTALL_WAIT {
             glommio::timer::sleep(Duration::from_micros(200)).await;

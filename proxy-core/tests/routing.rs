@@ -236,7 +236,9 @@ fn keyslot_agrees_with_a_real_cluster_enabled_redis() {
 fn large_values_pass_through_intact_in_order() {
     let t = two_halves();
     let mut c = Client::connect(t.a.port);
-    let big: String = (0..3 * 1024 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let big: String = (0..3 * 1024 * 1024)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let mut batch = Client::encode(&["SET", "{b}big", &big]);
     batch.extend(Client::encode(&["GET", "{b}small"]));
     batch.extend(Client::encode(&["GET", "{b}big"]));

@@ -110,6 +110,10 @@ impl ReadBuf {
     /// Reads once from `r`; `Ok(0)` is end of stream.
     pub async fn read_from(&mut self, r: &mut ReadHalf) -> io::Result<usize> {
         use futures_lite::AsyncReadExt;
+        if self.filled == 0 && self.buf.capacity() > 8 * self.chunk {
+            // why: one huge request must not pin its buffer for the rest of the connection.
+            self.buf = bytes::BytesMut::new();
+        }
         if self.buf.len() - self.filled < self.chunk / 2 {
             self.buf.resize(self.filled + self.chunk, 0);
         }

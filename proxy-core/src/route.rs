@@ -141,6 +141,23 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn local_exactly_when_the_slot_is_in_a_local_range(
+            key in "[a-z{}]{0,12}",
+            split in 0u16..16383,
+        ) {
+            let s = snap(&format!("v2 1 NOFLAG db r:1 1 0-{split} PEER p:1 1 {}-16383", split + 1));
+            let slot = crate::slot::key_slot(key.as_bytes());
+            let got = r(&s, &format!("get \"{key}\""));
+            if slot <= split {
+                proptest::prop_assert_eq!(got, Route::Local { slot, backend: 0 });
+            } else {
+                proptest::prop_assert_eq!(got, Route::Moved { slot, peer: 0 });
+            }
+        }
+    }
+
     #[test]
     fn keys_come_from_the_command_table_not_argument_one() {
         let s = snap("v2 1 NOFLAG db r:1 1 0-8191 PEER p:1 1 8192-16383");

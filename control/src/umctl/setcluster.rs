@@ -383,6 +383,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_arguments_never_panic(
+            args in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<Vec<u8>>(),
+                    proptest::sample::select(vec![
+                        b"v2".to_vec(), b"1".to_vec(), b"NOFLAG".to_vec(), b"PEER".to_vec(),
+                        b"CONFIG".to_vec(), b"migrating".to_vec(), b"1-2".to_vec(), b"a:1".to_vec(),
+                        b"FORCE,COMPRESS".to_vec(), b"18446744073709551615".to_vec(),
+                    ]),
+                ],
+                0..24,
+            )
+        ) {
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let _ = SetCluster::decode(&refs);
+        }
+    }
+
     #[test]
     fn compressed_garbage_is_invalid_args() {
         assert_eq!(dec("v2 1 COMPRESS !!!"), Err(SetClusterError::InvalidArgs));

@@ -8,6 +8,7 @@
 //!
 //! * [`model`]: the cluster metadata as plain data with serde, in the JSON shapes the broker
 //!   serves and the coordinator reads (spec 1.3). No I/O lives here.
+//! * [`umctl`]: the `UMCTL SETCLUSTER v2` text codec the proxy decodes and the coordinator encodes.
 //!
 //! Dependency direction is a rule: `broker -> control <- proxy-core`; nothing here depends on
 //! either of them.
@@ -15,3 +16,4 @@
 #![forbid(unsafe_code)]
 
 pub mod model;
+pub mod umctl;

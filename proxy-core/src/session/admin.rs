@@ -1,0 +1,278 @@
+//! Commands the proxy answers itself: PING, ECHO, SELECT, QUIT, ASKING/READONLY/READWRITE,
+//! CLUSTER, INFO, CONFIG, COMMAND, AUTH, HELLO (UMCTL is in [`super::umctl`]).
+
+use super::{Pending, Session};
+use crate::cluster_reply::{self, node_id};
+use crate::command::{lookup, Kind, ProxyCmd};
+use crate::errors::{fixed, Disposition};
+use crate::metrics;
+use crate::resp::request::Request;
+use crate::resp::{compose, reply, Limits};
+use crate::slot::key_slot;
+use crate::sync::ReplySlot;
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+/// Version reported by INFO. why: the original's version, so tooling that checks it keeps
+/// working; our own version is reported beside it.
+const COMPAT_VERSION: &str = "0.6.2";
+
+fn bulk(data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + 16);
+    compose::bulk(&mut out, data);
+    Bytes::from(out)
+}
+
+fn eq(a: Option<&[u8]>, b: &str) -> bool {
+    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
+}
+
+impl Session {
+    pub(super) async fn admin(&mut self, cmd: ProxyCmd, req: &Request) -> Disposition {
+        match cmd {
+            ProxyCmd::Ping => match req.arg(1) {
+                None => self.reply_static(fixed::PONG),
+                Some(msg) => self.reply(bulk(msg)),
+            },
+            ProxyCmd::Echo => match req.arg(1) {
+                None => self.reply_static(fixed::MISSING_MESSAGE),
+                Some(msg) => self.reply(bulk(msg)),
+            },
+            ProxyCmd::Select => match req.arg(1) {
+                Some(b"0") => self.reply_static(fixed::OK),
+                Some(_) => self.error("ERR SELECT is not allowed in cluster mode"),
+                None => self.error("ERR wrong number of arguments for 'select' command"),
+            },
+            ProxyCmd::Quit => {
+                self.reply_static(fixed::OK);
+                return Disposition::Close;
+            }
+            ProxyCmd::Ok => self.reply_static(fixed::OK),
+            ProxyCmd::Hello => self.reply_static(fixed::HELLO),
+            ProxyCmd::Auth => self.auth(req),
+            ProxyCmd::Cluster => self.cluster(req),
+            ProxyCmd::Info => self.reply(bulk(self.info_text().as_bytes())),
+            ProxyCmd::Config => self.config(req),
+            ProxyCmd::Command => self.command(req),
+            ProxyCmd::Umctl => return self.umctl(req).await,
+        }
+        Disposition::Keep
+    }
+
+    fn auth(&mut self, req: &Request) {
+        let Some(expected) = self.shard.config.password.as_deref() else {
+            return self.reply_static(fixed::NO_PASSWORD);
+        };
+        match req.arg(1) {
+            None => self.reply_static(fixed::MISSING_PASSWORD),
+            Some(p) if p == expected.as_bytes() => {
+                self.authed = true;
+                self.reply_static(fixed::OK)
+            }
+            Some(_) => self.reply_static(fixed::INVALID_PASSWORD),
+        }
+    }
+
+    fn cluster(&self, req: &Request) {
+        let view = self.shard.view();
+        let snap = &view.snap;
+        let announce = self.shard.config.announce_address.as_str();
+        let sub = req.arg(1);
+        if sub.is_none() {
+            return self.reply_static(fixed::MISSING_SUB);
+        }
+        if eq(sub, "nodes") {
+            let text = cluster_reply::nodes(snap, announce, self.shard.config.nodes_version());
+            self.reply(bulk(text.as_bytes()));
+        } else if eq(sub, "slots") {
+            self.reply(Bytes::from(cluster_reply::slots(snap, announce)));
+        } else if eq(sub, "keyslot") {
+            match req.arg(2) {
+                None => self.reply_static(fixed::MISSING_KEY_UPPER),
+                Some(key) => {
+                    let mut out = Vec::new();
+                    compose::integer(&mut out, i64::from(key_slot(key)));
+                    self.reply(Bytes::from(out));
+                }
+            }
+        } else if eq(sub, "info") {
+            self.reply(bulk(cluster_reply::info(snap).as_bytes()));
+        } else if eq(sub, "myid") {
+            self.reply(bulk(node_id(snap.name.as_str(), announce).as_bytes()));
+        } else {
+            self.reply_static(fixed::UNSUPPORTED_SUB);
+        }
+    }
+
+    fn info_text(&self) -> String {
+        let ctl = &self.shard.control;
+        let view = self.shard.view();
+        let mut s = format!(
+            "# Server\r\nversion:{COMPAT_VERSION}\r\nundermoon_rs_version:{}\r\nthread_number:{}\r\n\
+             cluster_name:{}\r\nepoch:{}\r\n\r\n# Stats\r\n",
+            env!("CARGO_PKG_VERSION"),
+            ctl.stats.len(),
+            view.snap.name,
+            view.snap.epoch,
+        );
+        let (mut open, mut total, mut cmds) = (0, 0, 0);
+        let mut per_core = String::new();
+        for (i, c) in ctl.stats.iter().enumerate() {
+            let (o, t, n) = (
+                metrics::read(&c.connections_open),
+                metrics::read(&c.connections_total),
+                metrics::read(&c.commands),
+            );
+            open += o;
+            total += t;
+            cmds += n;
+            per_core.push_str(&format!(
+                "core{i}_connected_clients:{o}\r\ncore{i}_total_connections_received:{t}\r\n\
+                 core{i}_total_commands_processed:{n}\r\n"
+            ));
+        }
+        s.push_str(&format!(
+            "connected_clients:{open}\r\ntotal_connections_received:{total}\r\n\
+             total_commands_processed:{cmds}\r\n"
+        ));
+        s.push_str(&per_core);
+        s
+    }
+
+    fn config(&self, req: &Request) {
+        let cfg = &self.shard.config;
+        let ctl = &self.shard.control;
+        let sub = req.arg(1);
+        let field = req
+            .arg(2)
+            .map(|f| String::from_utf8_lossy(f).to_ascii_lowercase());
+        if eq(sub, "get") {
+            let Some(field) = field else {
+                return self.error("ERR wrong number of arguments for 'config|get' command");
+            };
+            let value = match field.as_str() {
+                "address" => cfg.address.clone(),
+                "announce_address" => cfg.announce_address.clone(),
+                "announce_host" => crate::snapshot::host_of(&cfg.announce_address).to_string(),
+                "slowlog_len" => cfg.slowlog_len.to_string(),
+                "thread_number" => ctl.stats.len().to_string(),
+                "backend_conn_num" => cfg.backend_conn_num.to_string(),
+                "slowlog_log_slower_than" => ctl
+                    .slowlog_log_slower_than
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+                "slowlog_sample_rate" => {
+                    ctl.slowlog_sample_rate.load(Ordering::Relaxed).to_string()
+                }
+                "active_redirection" => cfg.active_redirection.to_string(),
+                "max_redirections" => cfg
+                    .max_redirections
+                    .map_or("none".to_string(), |m| m.to_string()),
+                _ => {
+                    let msg = format!("config field {field} not found");
+                    return self.error(&msg);
+                }
+            };
+            let mut out = Vec::new();
+            compose::array_header(&mut out, 2);
+            compose::bulk(&mut out, field.as_bytes());
+            compose::bulk(&mut out, value.as_bytes());
+            self.reply(Bytes::from(out));
+        } else if eq(sub, "set") {
+            let value = req.arg(3).and_then(|v| std::str::from_utf8(v).ok());
+            let (Some(field), Some(value)) = (field, value) else {
+                return self.error("InvalidValue");
+            };
+            match field.as_str() {
+                "slowlog_log_slower_than" => match value.parse::<i64>() {
+                    Ok(v) => {
+                        ctl.slowlog_log_slower_than.store(v, Ordering::Relaxed);
+                        self.reply_static(fixed::OK)
+                    }
+                    Err(_) => self.error("InvalidValue"),
+                },
+                "slowlog_sample_rate" => match value.parse::<u64>() {
+                    Ok(v) => {
+                        ctl.slowlog_sample_rate.store(v, Ordering::Relaxed);
+                        self.reply_static(fixed::OK)
+                    }
+                    Err(_) => self.error("InvalidValue"),
+                },
+                "address" | "announce_address" | "announce_host" | "slowlog_len"
+                | "thread_number" | "backend_conn_num" | "active_redirection"
+                | "max_redirections" | "password" => self.error("ReadonlyField"),
+                _ => self.error("FieldNotFound"),
+            }
+        } else {
+            self.error("invalid config sub-command");
+        }
+    }
+
+    fn command(&self, req: &Request) {
+        let sub = req.arg(1);
+        if !(sub.is_none() || eq(sub, "info")) {
+            return self.error("ERR only COMMAND and COMMAND INFO are supported by the proxy");
+        }
+        let view = self.shard.view();
+        let conn = view.backends.first().and_then(|g| g.for_session(self.id));
+        match conn {
+            None => self.reply_static(fixed::CLUSTER_NOT_FOUND),
+            Some(conn) => {
+                let slot = ReplySlot::new();
+                conn.send(req.wire_bytes(), slot.clone());
+                self.queue.push(Pending::FilterCommand(slot));
+            }
+        }
+    }
+}
+
+/// Drops from a `COMMAND` reply the entries of commands the proxy does not serve, keeping
+/// nil entries (unknown names in `COMMAND INFO`) and passing non-array replies (errors) on.
+pub fn filter_command_reply(reply_bytes: &[u8]) -> Bytes {
+    let Some(elems) = reply::array_elements(reply_bytes, &Limits::REPLY) else {
+        return Bytes::copy_from_slice(reply_bytes);
+    };
+    let kept: Vec<&[u8]> = elems
+        .iter()
+        .filter_map(|&(s, e)| reply_bytes.get(s..e))
+        .filter(|el| {
+            let name = reply::array_elements(el, &Limits::REPLY)
+                .and_then(|parts| parts.first().copied())
+                .and_then(|(s, e)| el.get(s..e))
+                .and_then(bulk_payload);
+            match name {
+                None => true,
+                Some(n) => matches!(lookup(n), Some(Kind::Data(_) | Kind::Proxy(_))),
+            }
+        })
+        .collect();
+    let mut out = Vec::with_capacity(reply_bytes.len());
+    compose::array_header(&mut out, kept.len());
+    for k in kept {
+        out.extend_from_slice(k);
+    }
+    Bytes::from(out)
+}
+
+fn bulk_payload(b: &[u8]) -> Option<&[u8]> {
+    let rest = b.strip_prefix(b"$")?;
+    let nl = memchr::memchr(b'\r', rest)?;
+    let start = nl + 2;
+    let end = b.len().checked_sub(3)?;
+    rest.get(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_filter() {
+        let r = b"*3\r\n*2\r\n$3\r\nget\r\n:2\r\n*2\r\n$4\r\nkeys\r\n:2\r\n*-1\r\n";
+        assert_eq!(
+            &filter_command_reply(r)[..],
+            b"*2\r\n*2\r\n$3\r\nget\r\n:2\r\n*-1\r\n"
+        );
+        assert_eq!(&filter_command_reply(b"-ERR x\r\n")[..], b"-ERR x\r\n");
+    }
+}

@@ -1,0 +1,232 @@
+//! One client connection: a reader that parses requests and dispatches each one, and a writer
+//! that sends replies back strictly in request order. Both run in one task (`zip`), sharing a
+//! FIFO of pending replies.
+//!
+//! ```text
+//!  socket ─► ReadBuf ─► parse ─► dispatch ─┬─► proxy reply (ready now) ─┐
+//!                                          └─► backend conn ─► ReplySlot ┴─► Queue ─► writer ─► socket
+//! ```
+
+mod admin;
+mod dispatch;
+mod umctl;
+
+use crate::errors::{reply_for, Disposition, ProxyError};
+use crate::io::{split, OutBuf, ReadBuf, ReadHalf, WriteHalf};
+use crate::metrics;
+use crate::resp::request::{self, Request};
+use crate::resp::Limits;
+use crate::shard::Shard;
+use crate::sync::{Notify, ReplySlot};
+use bytes::Bytes;
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Client read chunk. why: 16 KiB holds a deep pipeline of small commands per read; bigger
+/// values simply take several reads.
+const READ_CHUNK: usize = 16 * 1024;
+/// Most replies pending per connection before the reader stops reading. why: back-pressure:
+/// a client that pipelines without reading must not make the proxy buffer without bound.
+const MAX_PENDING: usize = 1024;
+/// Largest incomplete request buffered. why: Redis' `client-query-buffer-limit` is 1 GiB.
+const MAX_REQUEST_BUF: usize = 1024 * 1024 * 1024;
+/// Output bytes gathered before a write. why: one write per batch of ready replies.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// A reply the writer will send, in request order.
+pub enum Pending {
+    /// Already known.
+    Ready(Bytes),
+    /// Filled by a backend.
+    Wait(Rc<ReplySlot>),
+    /// A backend `COMMAND` reply to filter before sending.
+    FilterCommand(Rc<ReplySlot>),
+    /// Close the connection after everything before it is written.
+    Close,
+    /// Exit the process after everything before it is written (UMCTL SHUTDOWN).
+    Exit,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: RefCell<VecDeque<Pending>>,
+    wake_writer: Notify,
+    space: Notify,
+    closed: Cell<bool>,
+}
+
+impl Queue {
+    fn push(&self, p: Pending) {
+        self.items.borrow_mut().push_back(p);
+        self.wake_writer.notify();
+    }
+}
+
+/// Per-connection state the dispatcher needs.
+pub struct Session {
+    shard: Rc<Shard>,
+    id: u64,
+    authed: bool,
+    queue: Rc<Queue>,
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    if let Some(s) = shard.stats() {
+        metrics::bump(&s.connections_total, 1);
+        metrics::bump(&s.connections_open, 1);
+    }
+    let timeout = shard.config.session_timeout;
+    let (r, w) = split(stream);
+    if timeout > 0 {
+        let _ = r.set_read_timeout(Some(Duration::from_millis(timeout)));
+    }
+    let queue = Rc::new(Queue::default());
+    let mut session = Session {
+        id: shard.next_session_id(),
+        authed: shard.config.password.is_none(),
+        queue: queue.clone(),
+        shard: shard.clone(),
+    };
+    futures_lite::future::zip(session.read_loop(r), write_loop(queue, w)).await;
+    if let Some(s) = shard.stats() {
+        metrics::drop_one(&s.connections_open);
+    }
+}
+
+impl Session {
+    async fn read_loop(&mut self, mut r: ReadHalf) {
+        let mut buf = ReadBuf::new(READ_CHUNK);
+        loop {
+            loop {
+                match request::parse(buf.data(), &Limits::REQUEST) {
+                    Ok(Some(parsed)) => {
+                        let frame = buf.take(parsed.len);
+                        let req = Request::new(frame, parsed);
+                        if req.is_empty() {
+                            continue;
+                        }
+                        if let Some(s) = self.shard.stats() {
+                            metrics::bump(&s.commands, 1);
+                        }
+                        if self.dispatch(req).await == Disposition::Close {
+                            self.queue.push(Pending::Close);
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return self.fail(ProxyError::Client(e)),
+                }
+            }
+            if buf.data().len() > MAX_REQUEST_BUF {
+                return self.fail(ProxyError::RequestTooBig);
+            }
+            while self.queue.items.borrow().len() >= MAX_PENDING {
+                if self.queue.closed.get() {
+                    return;
+                }
+                self.queue.space.notified().await;
+            }
+            if self.queue.closed.get() {
+                return;
+            }
+            match buf.read_from(&mut r).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    if self.queue.items.borrow().is_empty() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        self.queue.push(Pending::Close);
+    }
+
+    fn fail(&self, e: ProxyError) {
+        let (reply, _) = reply_for(&e);
+        self.queue.push(Pending::Ready(reply));
+        self.queue.push(Pending::Close);
+    }
+
+    fn reply(&self, bytes: Bytes) {
+        self.queue.push(Pending::Ready(bytes));
+    }
+
+    fn reply_static(&self, bytes: &'static [u8]) {
+        self.queue.push(Pending::Ready(Bytes::from_static(bytes)));
+    }
+}
+
+/// Sends replies in order; a batch of ready replies goes out in one write.
+async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
+    let mut out = OutBuf::default();
+    let ok = loop {
+        // Gather every reply that is ready now, in order.
+        let mut end = None;
+        loop {
+            let next = {
+                let mut items = queue.items.borrow_mut();
+                let ready = match items.front() {
+                    None => false,
+                    Some(Pending::Wait(s) | Pending::FilterCommand(s)) => s.is_filled(),
+                    Some(_) => true,
+                };
+                if ready && out.len() < WRITE_BATCH {
+                    items.pop_front()
+                } else {
+                    None
+                }
+            };
+            let Some(p) = next else { break };
+            queue.space.notify();
+            match p {
+                Pending::Ready(b) => out.push(b),
+                Pending::Wait(s) => out.push(s.wait().await),
+                Pending::FilterCommand(s) => out.push(admin::filter_command_reply(&s.wait().await)),
+                Pending::Close => {
+                    end = Some(false);
+                    break;
+                }
+                Pending::Exit => {
+                    end = Some(true);
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() && out.write_to(&mut w).await.is_err() {
+            break false;
+        }
+        match end {
+            Some(true) => {
+                let _ = w.flush().await;
+                log::info!("UMCTL SHUTDOWN: exiting");
+                std::process::exit(0);
+            }
+            Some(false) => break true,
+            None => {}
+        }
+        // Wait for the head of the queue: a new item, or the backend reply it waits for.
+        let head = queue.items.borrow().front().and_then(|p| match p {
+            Pending::Wait(s) | Pending::FilterCommand(s) => Some(s.clone()),
+            _ => None,
+        });
+        match head {
+            Some(slot) => {
+                slot.filled().await;
+            }
+            None if queue.items.borrow().is_empty() => queue.wake_writer.notified().await,
+            None => {}
+        }
+    };
+    let _ = ok;
+    queue.closed.set(true);
+    queue.space.notify();
+    let _ = w.close().await;
+}

@@ -1,0 +1,177 @@
+//! `UMCTL` control commands (spec 2.11): SETCLUSTER, GETEPOCH, LISTCLUSTER, INFO, READY,
+//! SHUTDOWN. The others of the original (SETREPL, migration, SLOWLOG...) come with their issues
+//! and answer a clear "not supported yet" meanwhile.
+
+use super::{Pending, Session};
+use crate::cluster_reply::is_my_meta;
+use crate::errors::{fixed, Disposition};
+use crate::resp::compose;
+use crate::resp::request::Request;
+use crate::snapshot::ClusterSnapshot;
+use bytes::Bytes;
+use control::model::{SlotRange, SlotRangeTag};
+use control::umctl::SetCluster;
+use std::sync::Arc;
+
+const NOT_YET: &[&str] = &[
+    "setrepl",
+    "inforepl",
+    "infomgr",
+    "precheck",
+    "preswitch",
+    "finalswitch",
+    "stats",
+    "slowlog",
+    "debug",
+];
+
+impl Session {
+    pub(super) async fn umctl(&mut self, req: &Request) -> Disposition {
+        let Some(sub) = req.arg(1) else {
+            self.reply_static(fixed::MISSING_SUB);
+            return Disposition::Keep;
+        };
+        let sub = String::from_utf8_lossy(sub).to_ascii_lowercase();
+        let view = self.shard.view();
+        match sub.as_str() {
+            "setcluster" => self.setcluster(req).await,
+            "getepoch" => {
+                let epoch = self.shard.control.epoch.lock().map_or(0, |e| e.epoch);
+                let mut out = Vec::new();
+                compose::integer(&mut out, epoch as i64);
+                self.reply(Bytes::from(out));
+            }
+            "listcluster" => {
+                let mut out = Vec::new();
+                compose::array_header(&mut out, 1);
+                compose::bulk(&mut out, view.snap.name.as_str().as_bytes());
+                self.reply(Bytes::from(out));
+            }
+            "ready" => {
+                let mut out = Vec::new();
+                compose::integer(&mut out, i64::from(view.snap.ready()));
+                self.reply(Bytes::from(out));
+            }
+            "info" => self.reply(Bytes::from(info_reply(&view.snap))),
+            "shutdown" => {
+                self.reply_static(fixed::OK);
+                self.queue.push(Pending::Exit);
+                return Disposition::Close;
+            }
+            s if NOT_YET.contains(&s) => {
+                let msg = format!("ERR UMCTL {s} is not supported yet");
+                self.error(&msg);
+            }
+            _ => self.reply_static(fixed::INVALID_SUB),
+        }
+        Disposition::Keep
+    }
+
+    async fn setcluster(&mut self, req: &Request) {
+        let args: Vec<&[u8]> = req.args().skip(2).collect();
+        let sc = match SetCluster::decode(&args) {
+            Ok(sc) => sc,
+            Err(e) => {
+                let msg = format!("Failed to parse args: {e}");
+                return self.error(&msg);
+            }
+        };
+        if !is_my_meta(&sc.local, &self.shard.config.announce_address) {
+            return self.reply_static(fixed::NOT_MY_META);
+        }
+        let warning = sc.config_ignored;
+        let snap = {
+            let Ok(mut state) = self.shard.control.epoch.lock() else {
+                return self.error("ERR internal: epoch state unavailable");
+            };
+            if !sc.force && sc.epoch <= state.epoch {
+                drop(state);
+                return self.reply_static(fixed::OLD_EPOCH);
+            }
+            let generation = state.generation + 1;
+            match ClusterSnapshot::build(sc, generation) {
+                Ok(s) => {
+                    state.epoch = s.epoch;
+                    state.generation = generation;
+                    s
+                }
+                Err(_) => {
+                    drop(state);
+                    return self.error("Failed to parse args: InvalidArgs");
+                }
+            }
+        };
+        self.shard.broadcast(Arc::new(snap)).await;
+        self.reply_static(if warning {
+            fixed::WARNING_CONFIG
+        } else {
+            fixed::OK
+        });
+    }
+}
+
+fn ranges_reply(out: &mut Vec<u8>, ranges: &[SlotRange]) {
+    compose::array_header(out, ranges.len());
+    for r in ranges {
+        match r.tag.meta() {
+            None => {
+                compose::array_header(out, 1);
+                compose::bulk(out, r.range_list.to_text().as_bytes());
+            }
+            Some(m) => {
+                let tag = match r.tag {
+                    SlotRangeTag::Importing(_) => "IMPORTING",
+                    _ => "MIGRATING",
+                };
+                compose::array_header(out, 7);
+                compose::bulk(out, tag.as_bytes());
+                compose::bulk(out, m.epoch.to_string().as_bytes());
+                compose::bulk(
+                    out,
+                    format!("src_proxy: {}", m.src_proxy_address).as_bytes(),
+                );
+                compose::bulk(out, format!("src_node: {}", m.src_node_address).as_bytes());
+                compose::bulk(
+                    out,
+                    format!("dst_proxy: {}", m.dst_proxy_address).as_bytes(),
+                );
+                compose::bulk(out, format!("dst_node: {}", m.dst_node_address).as_bytes());
+                compose::bulk(out, r.range_list.to_text().as_bytes());
+            }
+        }
+    }
+}
+
+/// `UMCTL INFO`: the cluster section as nested arrays, then empty replication and migration
+/// sections (those features come later).
+fn info_reply(snap: &ClusterSnapshot) -> Vec<u8> {
+    let mut out = Vec::new();
+    compose::array_header(&mut out, 6);
+    compose::bulk(&mut out, b"Cluster");
+    compose::array_header(&mut out, 5);
+    compose::bulk(&mut out, snap.name.as_str().as_bytes());
+    compose::bulk(&mut out, b"local");
+    compose::array_header(&mut out, 3 + snap.local.len());
+    compose::bulk(&mut out, format!("name: {}", snap.name).as_bytes());
+    compose::bulk(&mut out, format!("epoch: {}", snap.epoch).as_bytes());
+    compose::bulk(&mut out, b"nodes:");
+    for (addr, ranges) in &snap.local {
+        compose::array_header(&mut out, 2);
+        compose::bulk(&mut out, addr.as_bytes());
+        ranges_reply(&mut out, ranges);
+    }
+    compose::bulk(&mut out, b"peer");
+    compose::array_header(&mut out, 1 + snap.peer.len());
+    compose::bulk(&mut out, b"peers:");
+    for (addr, ranges) in &snap.peer {
+        compose::array_header(&mut out, 2);
+        compose::bulk(&mut out, addr.as_bytes());
+        ranges_reply(&mut out, ranges);
+    }
+    compose::bulk(&mut out, b"Replication");
+    compose::array_header(&mut out, 0);
+    compose::bulk(&mut out, b"Migration");
+    compose::array_header(&mut out, 1);
+    compose::bulk(&mut out, format!("name: {}", snap.name).as_bytes());
+    out
+}

@@ -1,0 +1,188 @@
+//! Proxy-answered commands and config handling.
+mod support;
+use std::io::Write;
+use support::*;
+
+#[test]
+fn connection_and_admin_commands() {
+    let t = two_halves();
+    let mut c = Client::connect(t.a.port);
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(c.cmd(&["PING", "x"]), Value::bulk("x"));
+    assert_eq!(c.cmd(&["ECHO", "hi"]), Value::bulk("hi"));
+    assert_eq!(c.cmd(&["ECHO"]), Value::err("Missing message"));
+    assert_eq!(c.cmd(&["SELECT", "0"]), Value::ok());
+    assert!(c.cmd(&["SELECT", "1"]).text().starts_with("ERR"));
+    for cmd in ["ASKING", "READONLY", "READWRITE"] {
+        assert_eq!(c.cmd(&[cmd]), Value::ok());
+    }
+    assert_eq!(
+        c.cmd(&["HELLO", "3"]),
+        Value::err("ERR unknown command `hello`")
+    );
+    assert_eq!(c.cmd(&["AUTH", "x"]), Value::err("no password configured"));
+    assert_eq!(c.cmd(&["CLUSTER"]), Value::err("Missing sub command"));
+    assert_eq!(
+        c.cmd(&["CLUSTER", "RESET"]),
+        Value::err("Unsupported sub command")
+    );
+    assert_eq!(c.cmd(&["CLUSTER", "KEYSLOT"]), Value::err("Missing key"));
+
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "announce_address"]),
+        Value::Array(vec![
+            Value::bulk("announce_address"),
+            Value::Bulk(t.a.addr().into_bytes())
+        ])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "max_redirections"]),
+        Value::Array(vec![Value::bulk("max_redirections"), Value::bulk("none")])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "password"]),
+        Value::err("config field password not found")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog_sample_rate", "1"]),
+        Value::ok()
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "slowlog_sample_rate"]),
+        Value::Array(vec![Value::bulk("slowlog_sample_rate"), Value::bulk("1")])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog_sample_rate", "x"]),
+        Value::err("InvalidValue")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "thread_number", "3"]),
+        Value::err("ReadonlyField")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "nope", "3"]),
+        Value::err("FieldNotFound")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "RESETSTAT"]),
+        Value::err("invalid config sub-command")
+    );
+
+    let Value::Array(cmds) = c.cmd(&["COMMAND"]) else {
+        panic!()
+    };
+    let names: Vec<String> = cmds
+        .iter()
+        .map(|e| match e {
+            Value::Array(parts) => parts[0].text(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(names.iter().any(|n| n == "get"));
+    assert!(
+        !names.iter().any(|n| n == "keys" || n == "subscribe"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn password_gates_data_commands_only() {
+    let r = redis();
+    let p = proxy_with(&[("UNDERMOON_PASSWORD", "s3cret")]);
+    setcluster(&p, &format!("v2 1 NOFLAG db {} 1 0-16383", r.addr()));
+    let mut c = Client::connect(p.port);
+    assert_eq!(
+        c.cmd(&["GET", "a"]),
+        Value::err("Password not given by AUTH command")
+    );
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(c.cmd(&["AUTH"]), Value::err("Missing password"));
+    assert_eq!(c.cmd(&["AUTH", "no"]), Value::err("invalid password"));
+    assert_eq!(c.cmd(&["AUTH", "s3cret"]), Value::ok());
+    assert_eq!(c.cmd(&["GET", "a"]), Value::Nil);
+}
+
+#[test]
+fn unknown_config_keys_are_named() {
+    let dir = std::env::temp_dir().join(format!("proxy-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "address = \"127.0.0.1:0\"\nthred_number = 2").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server_proxy"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("thred_number"), "{err}");
+}
+
+#[test]
+fn config_file_is_read() {
+    let r = redis();
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("proxy-cfg-ok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ok.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "address = \"127.0.0.1:{port}\"\nthread_number = 1\ncluster_nodes_version = \"v1\"\n"
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_server_proxy"))
+        .arg(&path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = Proc { child, port };
+    let start = std::time::Instant::now();
+    let mut c = loop {
+        if let Ok(c) = Client::try_connect(port) {
+            break c;
+        }
+        assert!(start.elapsed() < READY_TIMEOUT);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(
+        c.cmd(&[
+            "UMCTL",
+            "SETCLUSTER",
+            "v2",
+            "1",
+            "NOFLAG",
+            "db",
+            &r.addr(),
+            "1",
+            "0-16383"
+        ]),
+        Value::ok()
+    );
+    let nodes = c.cmd(&["CLUSTER", "NODES"]).text();
+    assert!(
+        nodes.contains(&format!("127.0.0.1:{port} myself,master")),
+        "{nodes}"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "thread_number"]),
+        Value::Array(vec![Value::bulk("thread_number"), Value::bulk("1")])
+    );
+}
+
+#[test]
+fn idle_sessions_time_out() {
+    let p = proxy_with(&[("UNDERMOON_SESSION_TIMEOUT", "300")]);
+    let mut idle = Client::connect(p.port);
+    let mut busy = Client::connect(p.port);
+    for _ in 0..8 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(busy.cmd(&["PING"]), Value::Simple("PONG".into()));
+    }
+    idle.set_read_timeout(std::time::Duration::from_secs(5));
+    assert!(
+        idle.is_closed(),
+        "idle session must be closed after session_timeout"
+    );
+}

@@ -12,6 +12,8 @@ pub enum StorageType {
     Memory,
     /// An external HTTP store (spec 4.11).
     Http,
+    /// etcd v3 through its JSON gateway; several brokers may share it (`docs/etcd.md`).
+    Etcd,
 }
 
 /// Every key of spec 4.1.
@@ -49,6 +51,10 @@ pub struct BrokerConfig {
     pub http_storage_address: String,
     /// Seconds between external store cache refreshes.
     pub refresh_interval: u64,
+    /// etcd client endpoints, `host:port` (an `http://` prefix is accepted).
+    pub etcd_endpoints: Vec<String>,
+    /// Key prefix in etcd, so several deployments can share one etcd.
+    pub etcd_prefix: String,
     /// Accepted for compatibility; unused.
     pub debug: bool,
     /// Config of new clusters.
@@ -74,6 +80,8 @@ impl Default for BrokerConfig {
             storage_password: "my_storage_password".into(),
             http_storage_address: "localhost:9999".into(),
             refresh_interval: 30,
+            etcd_endpoints: vec!["127.0.0.1:2379".into()],
+            etcd_prefix: "/undermoon".into(),
             debug: false,
             cluster_config: ClusterConfig::default(),
         }
@@ -212,7 +220,8 @@ impl BrokerConfig {
                 self.storage_type = match value.trim().to_ascii_lowercase().as_str() {
                     "memory" => StorageType::Memory,
                     "http" => StorageType::Http,
-                    _ => return Err(invalid(key, value, "memory or http")),
+                    "etcd" => StorageType::Etcd,
+                    _ => return Err(invalid(key, value, "memory, http or etcd")),
                 }
             }
             "recover_from_meta_file" => self.recover_from_meta_file = flag()?,
@@ -223,6 +232,13 @@ impl BrokerConfig {
             "storage_password" => self.storage_password = value.to_string(),
             "http_storage_address" => self.http_storage_address = value.to_string(),
             "refresh_interval" => self.refresh_interval = num()?,
+            "etcd_endpoints" => self.etcd_endpoints = endpoints(key, value)?,
+            "etcd_prefix" => {
+                if !value.starts_with('/') {
+                    return Err(invalid(key, value, "a key prefix starting with /"));
+                }
+                self.etcd_prefix = value.trim_end_matches('/').to_string();
+            }
             "debug" => self.debug = flag()?,
             "compression_strategy"
             | "migration_max_migration_time"
@@ -236,6 +252,23 @@ impl BrokerConfig {
         }
         Ok(())
     }
+}
+
+/// `host:port` list; `http://` is stripped, `https://` refused (the gateway client speaks
+/// plain HTTP only).
+fn endpoints(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let list: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/'))
+        .map(str::to_string)
+        .collect();
+    let well_formed = |e: &String| e.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    if list.is_empty() || !list.iter().all(well_formed) {
+        return Err(invalid(key, value, "a list of host:port (plain http)"));
+    }
+    Ok(list)
 }
 
 fn invalid(key: &str, value: &str, expected: &'static str) -> ConfigError {
@@ -287,6 +320,23 @@ mod tests {
         env.insert("replica_addresses".to_string(), "a:1, b:2".to_string());
         let c = BrokerConfig::from_parts(None, None, &env).unwrap();
         assert_eq!(c.replica_addresses, ["a:1", "b:2"]);
+        env.insert("storage_type".to_string(), "etcd".to_string());
+        env.insert(
+            "etcd_endpoints".to_string(),
+            "http://127.0.0.1:2379, 10.0.0.2:2379/".to_string(),
+        );
+        env.insert("etcd_prefix".to_string(), "/prod/".to_string());
+        let c = BrokerConfig::from_parts(None, None, &env).unwrap();
+        assert_eq!(c.storage_type, StorageType::Etcd);
+        assert_eq!(c.etcd_endpoints, ["127.0.0.1:2379", "10.0.0.2:2379"]);
+        assert_eq!(c.etcd_prefix, "/prod");
+        env.insert("etcd_endpoints".to_string(), "https://x:1".to_string());
+        let e = BrokerConfig::from_parts(None, None, &env).unwrap_err();
+        assert!(e.to_string().contains("etcd_endpoints"));
+        env.remove("etcd_endpoints");
+        env.insert("etcd_prefix".to_string(), "prod".to_string());
+        assert!(BrokerConfig::from_parts(None, None, &env).is_err());
+        env.remove("etcd_prefix");
         env.insert("compression_strategy".to_string(), "zip".to_string());
         assert!(BrokerConfig::from_parts(None, None, &env).is_err());
     }

@@ -10,7 +10,8 @@
 //!                                   store/: pure operations on MetaStore
 //!                                      (alloc, views, scaling, failover, epochs)
 //!  side effects: persist.rs (meta file) · replica.rs + tasks.rs (push to replicas, periodic
-//!  writes) · external.rs (HTTP storage) · remote.rs + resp.rs (UMCTL GETEPOCH to proxies)
+//!  writes) · external.rs (HTTP storage) · etcd/ (etcd storage: compare-and-put writes,
+//!  watch-fed cache) · remote.rs + resp.rs (UMCTL GETEPOCH to proxies)
 //! ```
 //!
 //! Depends on `control` for the shapes it serves (cluster and proxy views, migration tasks);
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod etcd;
 pub mod external;
 pub mod http;
 pub mod persist;

@@ -5,9 +5,11 @@
 //! on — the metadata file has been durably written, is the copy installed. So an error never
 //! leaves a partial change, and a change a client saw succeed is on disk before the reply.
 //! With external storage the copy is the document just read from the store, and installing it
-//! is a versioned PUT.
+//! is a versioned PUT. With etcd storage the copy is the cache at its etcd revision, and
+//! installing it is a compare-and-put transaction (`etcd/sync.rs`).
 
 use crate::config::{BrokerConfig, StorageType};
+use crate::etcd::EtcdLink;
 use crate::external::ExternalStore;
 use crate::persist;
 use crate::store::{self, MetaStore, OpError, Settings, StoreError};
@@ -47,6 +49,7 @@ pub struct Broker {
     store: Mutex<MetaStore>,
     meta_file: Option<PathBuf>,
     external: Option<ExternalStore>,
+    etcd: Option<EtcdLink>,
     write_lock: Mutex<()>,
     scale_lock: Mutex<()>,
     replicas: Mutex<Vec<String>>,
@@ -75,7 +78,13 @@ impl Broker {
         let empty = MetaStore::new(config.enable_ordered_proxy);
         let mut external = None;
         let mut meta_file = None;
+        let mut etcd = None;
         let store = match config.storage_type {
+            StorageType::Etcd => {
+                let (link, s) = EtcdLink::connect(&config, &empty);
+                etcd = Some(link);
+                s
+            }
             StorageType::Http => {
                 let ext = ExternalStore::new(
                     &config.http_storage_address,
@@ -117,13 +126,32 @@ impl Broker {
             store: Mutex::new(store),
             meta_file,
             external,
+            etcd,
             write_lock: Mutex::new(()),
             scale_lock: Mutex::new(()),
         })
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, MetaStore>, StoreError> {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, MetaStore>, StoreError> {
         self.store.lock().map_err(|_| StoreError::PersistenceLock)
+    }
+
+    /// Serialises this broker's writes to shared storage (waiting for the one in progress).
+    pub(crate) fn write_lock(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+        self.write_lock
+            .lock()
+            .map_err(|_| StoreError::PersistenceLock)
+    }
+
+    /// The etcd link, with etcd storage.
+    pub fn etcd(&self) -> Option<&EtcdLink> {
+        self.etcd.as_ref()
+    }
+
+    /// True when reads answer from a cache that may lag the shared storage (etcd is
+    /// unreachable or the watch is reconnecting); the HTTP layer flags such answers.
+    pub fn stale(&self) -> bool {
+        self.etcd.as_ref().is_some_and(|l| l.health.stale())
     }
 
     /// Runs `f` on the current store (a read; with external storage, the cache).
@@ -142,15 +170,20 @@ impl Broker {
         self.read(Clone::clone)
     }
 
-    /// Applies a mutating operation copy-on-write (see the module doc).
+    /// Applies a mutating operation copy-on-write (see the module doc). With etcd storage
+    /// `f` may run more than once, each time on fresher metadata, so it must not have side
+    /// effects beyond the store it is given.
     ///
     /// # Errors
-    /// The operation's error, a persistence error, or with external storage `RETRY`,
-    /// `EXTERNAL*`.
+    /// The operation's error, a persistence error, with external storage `RETRY`,
+    /// `EXTERNAL*`, with etcd `RETRY`, `STORAGE_UNAVAILABLE`.
     pub fn mutate<T>(
         &self,
-        f: impl FnOnce(&mut MetaStore) -> Result<T, OpError>,
+        mut f: impl FnMut(&mut MetaStore) -> Result<T, OpError>,
     ) -> Result<T, StoreError> {
+        if let Some(link) = &self.etcd {
+            return self.mutate_etcd(link, f);
+        }
         if let Some(ext) = &self.external {
             return self.mutate_external(ext, f);
         }
@@ -221,7 +254,7 @@ impl Broker {
             if incoming.global_epoch < s.global_epoch {
                 return Err(StoreError::EpochSmallerThanCurrent.into());
             }
-            *s = incoming;
+            *s = incoming.clone();
             Ok(())
         })
     }
@@ -244,7 +277,7 @@ impl Broker {
     /// # Errors
     /// External storage errors.
     pub fn refresh_external(&self) -> Result<(), StoreError> {
-        if self.external.is_some() {
+        if self.external.is_some() || self.etcd.is_some() {
             let ttl = self.settings.failure_ttl;
             match self.mutate(|s| {
                 store::prune_failures(s, now(), ttl);

@@ -48,6 +48,7 @@ impl ApiError {
             }
             Self::Store(e) => match e {
                 StoreError::External(m)
+                | StoreError::StorageUnavailable(m)
                 | StoreError::PersistenceIo(m)
                 | StoreError::PersistenceJson(m)
                 | StoreError::Replication(m)

@@ -223,7 +223,7 @@ pub fn dispatch(
         }
         (Post, ["proxies", "meta"]) => {
             let req: AddProxy = parse(body)?;
-            b.mutate(|s| store::add_proxy(s, req))?;
+            b.mutate(|s| store::add_proxy(s, req.clone()))?;
             Ok(Reply::Empty)
         }
         (Get, ["proxies", "meta", addr]) => {

@@ -146,6 +146,10 @@ fn gzip(data: &[u8]) -> Option<Vec<u8>> {
     enc.finish().ok()
 }
 
+/// Header set on every answer given while the broker's cache may lag shared storage (etcd
+/// unreachable or its watch reconnecting): the data is the last known, not confirmed current.
+pub const STALE_HEADER: &str = "X-Undermoon-Stale";
+
 fn handle(broker: &Broker, mut req: Request) {
     let gz = accepts_gzip(&req);
     let result = catch_unwind(AssertUnwindSafe(|| route(broker, &mut req))).unwrap_or_else(|_| {
@@ -182,6 +186,11 @@ fn handle(broker: &Broker, mut req: Request) {
     }
     if gzipped {
         if let Some(h) = header("Content-Encoding", "gzip") {
+            resp.add_header(h);
+        }
+    }
+    if broker.stale() {
+        if let Some(h) = header(STALE_HEADER, "true") {
             resp.add_header(h);
         }
     }

@@ -102,6 +102,10 @@ pub enum StoreError {
     /// External storage timed out.
     #[error("EXTERNAL_TIMEOUT")]
     ExternalTimeout,
+    /// etcd did not answer: the change was not made (reads still serve the cache, flagged
+    /// stale).
+    #[error("STORAGE_UNAVAILABLE")]
+    StorageUnavailable(String),
     /// Writing the metadata file failed; the change was not applied.
     #[error("PERSISTENCE_IO_ERROR")]
     PersistenceIo(String),
@@ -153,6 +157,7 @@ impl StoreError {
             Self::External(_) => "EXTERNAL",
             Self::EmptyExternalVersion => "EMPTY_EXTERNAL_VERSION",
             Self::ExternalTimeout => "EXTERNAL_TIMEOUT",
+            Self::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
             Self::PersistenceIo(_) => "PERSISTENCE_IO_ERROR",
             Self::PersistenceJson(_) => "PERSISTENCE_JSON_ERROR",
             Self::PersistenceLock => "PERSISTENCE_LOCK_ERROR",
@@ -184,6 +189,7 @@ impl StoreError {
             | Self::Replication(_)
             | Self::Internal(_) => 500,
             Self::ExternalTimeout => 504,
+            Self::StorageUnavailable(_) => 503,
             Self::InUse
             | Self::NotInUse
             | Self::NoAvailableResource
@@ -249,5 +255,6 @@ mod tests {
         assert_eq!(StoreError::ExternalTimeout.status(), 504);
         assert_eq!(StoreError::ProxyNotSync.status(), 500);
         assert_eq!(StoreError::Retry.status(), 409);
+        assert_eq!(StoreError::StorageUnavailable(String::new()).status(), 503);
     }
 }

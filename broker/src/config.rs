@@ -264,7 +264,10 @@ fn endpoints(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
         .map(|s| s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/'))
         .map(str::to_string)
         .collect();
-    let well_formed = |e: &String| e.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    let well_formed = |e: &String| {
+        e.rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+    };
     if list.is_empty() || !list.iter().all(well_formed) {
         return Err(invalid(key, value, "a list of host:port (plain http)"));
     }

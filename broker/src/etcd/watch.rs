@@ -111,7 +111,10 @@ fn open(ep: &str, body: &str) -> std::io::Result<BufReader<TcpStream>> {
     let mut status = String::new();
     r.read_line(&mut status)?;
     if status.split(' ').nth(1) != Some("200") {
-        return Err(std::io::Error::other(format!("watch answered {}", status.trim())));
+        return Err(std::io::Error::other(format!(
+            "watch answered {}",
+            status.trim()
+        )));
     }
     let mut chunked = false;
     loop {
@@ -129,7 +132,9 @@ fn open(ep: &str, body: &str) -> std::io::Result<BufReader<TcpStream>> {
         }
     }
     if !chunked {
-        return Err(std::io::Error::other("watch answer is not a chunked stream"));
+        return Err(std::io::Error::other(
+            "watch answer is not a chunked stream",
+        ));
     }
     Ok(r)
 }

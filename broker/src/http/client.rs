@@ -58,8 +58,11 @@ pub fn request(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
+    // why: one write for head and body; two small writes can stall on Nagle's algorithm
+    // waiting for the peer's (delayed) ACK of the first.
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    stream.write_all(&out)?;
     let mut raw = Vec::new();
     stream
         .take(u64::try_from(MAX_RESPONSE).unwrap_or(u64::MAX) + 1)

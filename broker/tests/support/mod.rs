@@ -2,6 +2,8 @@
 //! for its metadata file, and talks HTTP to it. Drop kills the child.
 #![allow(dead_code)]
 
+pub mod etcd;
+
 use broker::http::client;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};

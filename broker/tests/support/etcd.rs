@@ -46,7 +46,9 @@ impl EtcdProc {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("cannot start etcd (is etcd-server installed? scripts/test installs it)");
+            .unwrap_or_else(|e| {
+                panic!("cannot start etcd ({e}); scripts/test installs Debian's etcd-server")
+            });
         self.child = Some(child);
         let deadline = Instant::now() + READY;
         loop {

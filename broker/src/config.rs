@@ -265,8 +265,9 @@ fn endpoints(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
         .map(str::to_string)
         .collect();
     let well_formed = |e: &String| {
-        e.rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        !e.contains('/')
+            && e.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
     };
     if list.is_empty() || !list.iter().all(well_formed) {
         return Err(invalid(key, value, "a list of host:port (plain http)"));

@@ -163,3 +163,57 @@ fn a_broker_started_before_etcd_waits_for_it() {
     let b = starter.join().unwrap();
     assert_eq!(add_proxy(&b, "v3", 6001, "h1").0, 200);
 }
+
+/// The broker half of the issue's end-to-end scenario (the coordinator and proxies are not in
+/// this test): a cluster created through A and scaled through B; A is SIGKILLed while it
+/// handles a failover; retrying the failover through B completes it, and a new A on the same
+/// etcd serves exactly B's metadata.
+#[test]
+fn broker_killed_during_a_failover_loses_nothing() {
+    let etcd = EtcdProc::start();
+    let mut a = etcd.broker("/k", &[]);
+    let b = etcd.broker("/k", &[]);
+    for (i, port) in (6001u16..6009).enumerate() {
+        let host = format!("h{}", i / 2);
+        assert_eq!(add_proxy(&a, "v3", port, &host).0, 200);
+    }
+    let create = a.call(
+        "POST",
+        "/api/v3/clusters/meta/c",
+        Some(r#"{"node_number":4}"#),
+    );
+    assert_eq!(create.0, 200, "{}", create.1);
+    let grow = b.call(
+        "PATCH",
+        "/api/v3/clusters/nodes/c",
+        Some(r#"{"node_number":4}"#),
+    );
+    assert_eq!(grow.0, 200, "{}", grow.1);
+    let expand = b.call("POST", "/api/v3/clusters/migrations/expand/c", None);
+    assert_eq!(expand.0, 200, "{}", expand.1);
+    let (_, cluster) = b.get("/api/v3/clusters/meta/c");
+    let failed = masters(&cluster["cluster"])[0].0.clone();
+
+    let path = format!("/api/v3/proxies/failover/{failed}");
+    let addr = a.addr.clone();
+    let racing = std::thread::spawn(move || {
+        broker::http::client::request("POST", &addr, &path, &[], None, TIMEOUT)
+    });
+    std::thread::sleep(Duration::from_millis(2));
+    a.kill_and_restart();
+    // Whether A committed it or died first, the retry through B completes it.
+    let _ = racing.join().unwrap();
+    let (status, body) = b.call("POST", &format!("/api/v3/proxies/failover/{failed}"), None);
+    assert_eq!(status, 200, "{body}");
+    same_metadata(&a, &b);
+    let (_, after) = a.get("/api/v3/clusters/meta/c");
+    let in_cluster: Vec<&str> = after["cluster"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["proxy_address"].as_str().unwrap())
+        .collect();
+    assert_eq!(in_cluster.len(), 8);
+    assert!(!in_cluster.contains(&failed.as_str()), "{failed} replaced");
+    assert_eq!(metadata(&a)["failed_proxies"], serde_json::json!([failed]));
+}

@@ -9,7 +9,7 @@ use super::Health;
 use crate::http::client::MAX_RESPONSE;
 use serde::Deserialize;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -149,11 +149,7 @@ fn io_err(e: std::io::Error) -> EtcdError {
 }
 
 /// Reads chunks, splits them into messages at newlines, and applies each message.
-fn read_events(
-    mut r: BufReader<TcpStream>,
-    health: &Health,
-    cache: &dyn Cache,
-) -> Result<(), EtcdError> {
+fn read_events(mut r: impl BufRead, health: &Health, cache: &dyn Cache) -> Result<(), EtcdError> {
     let mut pending: Vec<u8> = Vec::new();
     loop {
         let mut size_line = String::new();
@@ -218,4 +214,61 @@ fn apply(line: &[u8], health: &Health, cache: &dyn Cache) -> Result<(), EtcdErro
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<Option<Kv>>>);
+
+    impl Cache for Seen {
+        fn install(&self, kv: Option<Kv>) {
+            self.0.lock().unwrap().push(kv);
+        }
+    }
+
+    fn chunk(data: &[u8]) -> Vec<u8> {
+        let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    #[test]
+    fn messages_split_across_chunks_install_in_order() {
+        let messages = [
+            &br#"{"result":{"header":{"revision":"2"},"created":true}}"#[..],
+            br#"{"result":{"events":[{"kv":{"key":"aw==","mod_revision":"7","value":"aGk="}}]}}"#,
+            br#"{"result":{"events":[{"type":"DELETE","kv":{"key":"aw==","mod_revision":"8"}}]}}"#,
+        ];
+        let all: Vec<u8> = messages.iter().flat_map(|m| [*m, b"\n"].concat()).collect();
+        let mut stream: Vec<u8> = all.chunks(17).flat_map(chunk).collect();
+        stream.extend_from_slice(b"0\r\n\r\n");
+        let health = Health::default();
+        health.set_reachable(true);
+        let seen = Seen::default();
+        let end = read_events(&stream[..], &health, &seen);
+        assert!(matches!(end, Err(EtcdError::Unreachable(_))), "{end:?}");
+        assert!(!health.stale(), "created marks the watch up");
+        let kv = Kv {
+            mod_revision: 7,
+            value: b"hi".to_vec(),
+        };
+        assert_eq!(seen.0.into_inner().unwrap(), vec![Some(kv), None]);
+    }
+
+    #[test]
+    fn cancelled_failed_or_garbled_watches_restart() {
+        let (h, s) = (Health::default(), Seen::default());
+        let cancelled = br#"{"result":{"canceled":true,"compact_revision":"5"}}"#;
+        assert!(apply(cancelled, &h, &s).is_err());
+        assert!(apply(br#"{"error":{"grpc_code":14}}"#, &h, &s).is_err());
+        assert!(apply(b"not json", &h, &s).is_err());
+        assert!(apply(b"\n", &h, &s).is_ok());
+        assert!(h.stale());
+        assert!(s.0.into_inner().unwrap().is_empty());
+    }
 }

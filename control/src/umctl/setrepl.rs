@@ -88,11 +88,8 @@ impl SetRepl {
             .split(',')
             .any(|f| f.trim().eq_ignore_ascii_case("force"));
         let mut entries = Vec::new();
-        loop {
-            let role = match word() {
-                Ok(r) => Role::parse(r).ok_or(SetReplError)?,
-                Err(_) => break,
-            };
+        while let Ok(role) = word() {
+            let role = Role::parse(role).ok_or(SetReplError)?;
             let cluster_name = ClusterName::new(word()?).map_err(|_| SetReplError)?;
             let node_address = word()?.to_string();
             let count: usize = word()?.parse().map_err(|_| SetReplError)?;

@@ -13,36 +13,6 @@ const KEYS: usize = 10_000;
 /// The bound for "every slot is served" after the kill.
 const FAILOVER_LIMIT: Duration = Duration::from_secs(30);
 
-fn port_of(a: &str) -> u16 {
-    a.rsplit_once(':').unwrap().1.parse().unwrap()
-}
-
-/// The replacement serves `mydb` with replicas only, each `role:slave` of the master the
-/// broker assigned, with the link up.
-pub fn replacement_in_place(broker: &str, replacement: &str) -> bool {
-    let (_, j) = api(broker, "GET", &format!("/proxies/meta/{replacement}"), None);
-    let p = &j["proxy"];
-    if p["cluster_name"] != "mydb" {
-        return false;
-    }
-    let nodes = p["nodes"].as_array().cloned().unwrap_or_default();
-    !nodes.is_empty()
-        && nodes.iter().all(|n| {
-            let Some(master) = n["repl"]["peers"][0]["node_address"].as_str() else {
-                return false;
-            };
-            let info = info_replication(n["address"].as_str().unwrap());
-            n["repl"]["role"] == "replica"
-                && field(&info, "role") == "slave"
-                && format!(
-                    "{}:{}",
-                    field(&info, "master_host"),
-                    field(&info, "master_port")
-                ) == master
-                && field(&info, "master_link_status") == "up"
-        })
-}
-
 #[test]
 fn killing_a_serving_proxy_fails_over_without_losing_a_key() {
     let mut d = Deployment::start(1);

@@ -110,7 +110,10 @@ pub fn wait_ping(port: u16) {
 }
 
 pub fn redis() -> Proc {
-    let port = free_port();
+    redis_on(free_port())
+}
+
+pub fn redis_on(port: u16) -> Proc {
     let mut cmd = Command::new("redis-server");
     // why: diskless sync without the default 5 s delay, so a new replica syncs at once.
     cmd.args([
@@ -472,4 +475,34 @@ pub fn missing_keys(c: &mut ClusterClient, n: usize) -> Vec<usize> {
     (0..n)
         .filter(|&i| c.cmd(&["GET", &key(i)]) != Ok(Value::Bulk(value(i).into_bytes())))
         .collect()
+}
+
+pub fn port_of(a: &str) -> u16 {
+    a.rsplit_once(':').unwrap().1.parse().unwrap()
+}
+
+/// The replacement serves `mydb` with replicas only, each `role:slave` of the master the
+/// broker assigned, with the link up.
+pub fn replacement_in_place(broker: &str, replacement: &str) -> bool {
+    let (_, j) = api(broker, "GET", &format!("/proxies/meta/{replacement}"), None);
+    let p = &j["proxy"];
+    if p["cluster_name"] != "mydb" {
+        return false;
+    }
+    let nodes = p["nodes"].as_array().cloned().unwrap_or_default();
+    !nodes.is_empty()
+        && nodes.iter().all(|n| {
+            let Some(master) = n["repl"]["peers"][0]["node_address"].as_str() else {
+                return false;
+            };
+            let info = info_replication(n["address"].as_str().unwrap());
+            n["repl"]["role"] == "replica"
+                && field(&info, "role") == "slave"
+                && format!(
+                    "{}:{}",
+                    field(&info, "master_host"),
+                    field(&info, "master_port")
+                ) == master
+                && field(&info, "master_link_status") == "up"
+        })
 }

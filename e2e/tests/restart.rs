@@ -1,0 +1,41 @@
+//! A coordinator killed in the middle of a failover and started again finishes the job: it
+//! keeps no state between rounds, everything it needs is in the broker and the proxies.
+mod support;
+use support::*;
+
+const KEYS: usize = 1000;
+
+#[test]
+fn a_restarted_coordinator_finishes_the_failover() {
+    let mut d = Deployment::start(1);
+    let coord_port = free_port();
+    let mut coord = coordinator(&d.b(), "coord-1", coord_port);
+    d.create_cluster();
+    let serving = d.cluster_proxies();
+    let free = d
+        .proxies
+        .iter()
+        .map(Proc::addr)
+        .find(|a| !serving.contains(a))
+        .unwrap();
+    let (victim, survivor) = (serving[0].clone(), serving[1].clone());
+    let mut client = ClusterClient::new(serving.clone());
+    write_keys(&mut client, KEYS);
+    d.wait_replicated();
+
+    d.proxy_by_addr(&victim).kill();
+    // Kill the coordinator as soon as the broker has the failure report, i.e. mid-failover.
+    wait_until("failure reported", READY_TIMEOUT, || {
+        let (_, j) = api(&d.b(), "GET", "/metadata", None);
+        j["failures"][&victim].is_object()
+    });
+    coord.kill();
+    let _coord = coordinator(&d.b(), "coord-1", coord_port);
+    wait_until("failover finished", READY_TIMEOUT, || {
+        slots_served(port_of(&survivor), std::slice::from_ref(&victim)) == 16384
+            && replacement_in_place(&d.b(), &free)
+    });
+    client.set_seeds(vec![survivor, free]);
+    assert_eq!(missing_keys(&mut client, KEYS), Vec::<usize>::new());
+    assert!(addresses(&d.b(), "/proxies/failed/addresses").contains(&victim));
+}

@@ -1,6 +1,8 @@
 //! The coordinator's admin port (spec 5.2) against the real binary: PING, CONFIG GET/SET
 //! brokers, CONFIG GET reporter_id, and the original's exact errors. Also makes
 //! `cargo test --workspace` build the `coordinator` binary the e2e tests use.
+// why: test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 use control::client::resp::{call_once, Conn, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

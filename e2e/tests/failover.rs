@@ -5,6 +5,8 @@
 //!
 //! Run with `--nocapture` to see the measured times (kill -> all slots served, kill ->
 //! replacement in place).
+// why: test helpers: a failed unwrap or index is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod support;
 use std::time::{Duration, Instant};
 use support::*;

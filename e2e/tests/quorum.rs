@@ -1,6 +1,8 @@
 //! Failure quorum across coordinators (broker `failure_quorum = 2`): one coordinator's report
 //! is not enough to fail a proxy over; a second coordinator's report is, and the same failover
 //! as with one coordinator and quorum 1 follows.
+// why: test helpers: a failed unwrap or index is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod support;
 use std::time::{Duration, Instant};
 use support::*;

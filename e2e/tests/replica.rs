@@ -1,6 +1,8 @@
 //! A Redis replica that dies does not interrupt service, and when it comes back (empty, as a
 //! master) its proxy's replicator makes it a replica again and it re-syncs, without any
 //! coordinator or operator action.
+// why: test helpers: a failed unwrap or index is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod support;
 use control::client::resp::{call_once, Value};
 use std::time::Duration;

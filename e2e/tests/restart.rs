@@ -1,5 +1,7 @@
 //! A coordinator killed in the middle of a failover and started again finishes the job: it
 //! keeps no state between rounds, everything it needs is in the broker and the proxies.
+// why: test helpers: a failed unwrap or index is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod support;
 use support::*;
 

@@ -1,6 +1,6 @@
 //! A Redis replica that dies does not interrupt service, and when it comes back (empty, as a
 //! master) its proxy's replicator makes it a replica again and it re-syncs, without any
-//! coordinator or operator action.
+//! coordinator or operator action. The coordinator runs with `enable_compression`.
 // why: test helpers: a failed unwrap or index is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod support;
@@ -13,7 +13,14 @@ const KEYS: usize = 1000;
 #[test]
 fn a_dead_replica_does_not_interrupt_service_and_resyncs() {
     let mut d = Deployment::start(1);
-    let _coord = coordinator(&d.b(), "coord-1", free_port());
+    // With compression: every push of this test is a gzip read from the broker and a
+    // SETCLUSTER in the COMPRESS form, and the cluster must serve as usual.
+    let _coord = coordinator_with(
+        &d.b(),
+        "coord-1",
+        free_port(),
+        &[("UNDERMOON_ENABLE_COMPRESSION", "true")],
+    );
     d.create_cluster();
     let mut client = ClusterClient::new(d.cluster_proxies());
     write_keys(&mut client, KEYS);

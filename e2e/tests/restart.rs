@@ -1,5 +1,7 @@
 //! A coordinator killed in the middle of a failover and started again finishes the job: it
 //! keeps no state between rounds, everything it needs is in the broker and the proxies.
+//! The restarted one runs with `enable_compression` (the two coordinators mixing forms must
+//! not matter).
 // why: test helpers: a failed unwrap or index is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod support;
@@ -32,7 +34,13 @@ fn a_restarted_coordinator_finishes_the_failover() {
         j["failures"][&victim].is_object()
     });
     coord.kill();
-    let _coord = coordinator(&d.b(), "coord-1", coord_port);
+    // The new one speaks the compressed forms; whatever the first one already pushed stays.
+    let _coord = coordinator_with(
+        &d.b(),
+        "coord-1",
+        coord_port,
+        &[("UNDERMOON_ENABLE_COMPRESSION", "true")],
+    );
     wait_until("failover finished", READY_TIMEOUT, || {
         slots_served(port_of(&survivor), std::slice::from_ref(&victim)) == 16384
             && replacement_in_place(&d.b(), &free)

@@ -20,25 +20,16 @@ pub fn round(ctx: &Ctx) {
         let r = brokers.failover(&addr);
         (addr, r)
     });
-    let mut changed = false;
     for (addr, r) in results {
         match r {
             Ok(Some(replacement)) => {
-                changed = true;
                 log::warn!("failover: {addr} failed over, replaced by {replacement}");
             }
-            Ok(None) => {
-                changed = true;
-                log::warn!("failover: {addr} marked failed (no replacement needed)");
-            }
-            // why: 409 NO_AVAILABLE_RESOURCE keeps the takeover; the next round retries.
-            Err(e) => {
-                changed = true;
-                log::warn!("failover: {addr}: {e}");
-            }
+            Ok(None) => log::warn!("failover: {addr} marked failed (no replacement needed)"),
+            // why: 409 NO_AVAILABLE_RESOURCE keeps the promotion, which must still be pushed;
+            // the replacement is retried next round.
+            Err(e) => log::warn!("failover: {addr}: {e}"),
         }
     }
-    if changed {
-        sync::round(ctx);
-    }
+    sync::round(ctx);
 }

@@ -7,10 +7,11 @@
 //! Order: per cluster, proxies with importing or slotless nodes first (a destination must
 //! know it imports before its source starts sending), then the rest, then free proxies (their
 //! epoch is the global epoch; they get the empty cluster and their nodes as free masters).
+//! Failed proxies get nothing.
 
 use super::Ctx;
 use crate::client::resp::Value;
-use crate::model::{ClusterName, Node, Proxy, Role, SlotRangeTag};
+use crate::model::{Node, Proxy, Role, SlotRangeTag};
 use crate::umctl::{SetCluster, SetRepl};
 use std::collections::HashSet;
 
@@ -49,6 +50,10 @@ fn plan(ctx: &Ctx) -> Result<[Phase; 3], super::broker::BrokerError> {
         }
         for (addr, early) in proxies {
             in_cluster.insert(addr.to_string());
+            // why: a failed proxy still listed (no replacement was free) is down or fenced.
+            if failed.contains(addr) {
+                continue;
+            }
             let item = (addr.to_string(), cluster.epoch);
             if early {
                 first.push(item);
@@ -120,11 +125,7 @@ pub fn commands(proxy: &Proxy) -> (SetRepl, SetCluster) {
     let cluster = SetCluster {
         epoch: proxy.epoch,
         force: false,
-        cluster_name: if name.is_empty() {
-            ClusterName::default()
-        } else {
-            name
-        },
+        cluster_name: name,
         local,
         peer,
         config: proxy.cluster_config.unwrap_or_default(),

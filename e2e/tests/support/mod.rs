@@ -157,7 +157,12 @@ pub fn proxy() -> Proc {
 }
 
 pub fn coordinator(broker: &str, reporter: &str, port: u16) -> Proc {
+    coordinator_with(broker, reporter, port, &[])
+}
+
+pub fn coordinator_with(broker: &str, reporter: &str, port: u16, env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(bin("coordinator"));
+    cmd.envs(env.iter().copied());
     cmd.env("UNDERMOON_ADDRESS", addr(port))
         .env("UNDERMOON_BROKER_ADDRESS", broker)
         .env("UNDERMOON_REPORTER_ID", reporter)

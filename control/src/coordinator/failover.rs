@@ -25,7 +25,7 @@ pub fn round(ctx: &Ctx) {
             Ok(Some(replacement)) => {
                 log::warn!("failover: {addr} failed over, replaced by {replacement}");
             }
-            Ok(None) => log::warn!("failover: {addr} marked failed (no replacement needed)"),
+            Ok(None) => log::info!("failover: {addr} marked failed (no replacement needed)"),
             // why: 409 NO_AVAILABLE_RESOURCE keeps the promotion, which must still be pushed;
             // the replacement is retried next round.
             Err(e) => log::warn!("failover: {addr}: {e}"),

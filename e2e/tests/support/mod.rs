@@ -52,6 +52,8 @@ pub struct Proc {
     pub child: Option<Child>,
     pub port: u16,
     pub name: String,
+    /// Working directory to remove on drop (Redis writes the RDB a replica receives there).
+    pub dir: Option<PathBuf>,
 }
 
 impl Proc {
@@ -70,6 +72,9 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
+        if let Some(d) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 
@@ -90,6 +95,7 @@ fn spawn(name: &str, mut cmd: Command, port: u16) -> Proc {
         child: Some(child),
         port,
         name: name.to_string(),
+        dir: None,
     }
 }
 
@@ -114,7 +120,10 @@ pub fn redis() -> Proc {
 }
 
 pub fn redis_on(port: u16) -> Proc {
+    let dir = std::env::temp_dir().join(format!("undermoon-e2e-redis-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
     let mut cmd = Command::new("redis-server");
+    cmd.arg("--dir").arg(&dir);
     // why: diskless sync without the default 5 s delay, so a new replica syncs at once.
     cmd.args([
         "--port",
@@ -128,7 +137,8 @@ pub fn redis_on(port: u16) -> Proc {
         "--repl-diskless-sync-delay",
         "0",
     ]);
-    let p = spawn("redis-server", cmd, port);
+    let mut p = spawn("redis-server", cmd, port);
+    p.dir = Some(dir);
     wait_ping(port);
     p
 }

@@ -1,7 +1,7 @@
 //! A coordinator killed in the middle of a failover and started again finishes the job: it
 //! keeps no state between rounds, everything it needs is in the broker and the proxies.
 //! The restarted one runs with `enable_compression` (the two coordinators mixing forms must
-//! not matter).
+//! not matter) and a broker list whose first broker is down.
 // why: test helpers: a failed unwrap or index is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod support;
@@ -35,8 +35,10 @@ fn a_restarted_coordinator_finishes_the_failover() {
     });
     coord.kill();
     // The new one speaks the compressed forms; whatever the first one already pushed stays.
+    // Its broker list starts with a dead broker: requests go on to the live one.
+    let brokers = format!("127.0.0.1:{},{}", free_port(), d.b());
     let _coord = coordinator_with(
-        &d.b(),
+        &brokers,
         "coord-1",
         coord_port,
         &[("UNDERMOON_ENABLE_COMPRESSION", "true")],

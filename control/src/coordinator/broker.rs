@@ -1,6 +1,6 @@
 //! The broker HTTP API as the coordinator uses it (spec 4.4, "Broker HTTP API"). Brokers are
-//! used in turn, one per request, and the list can be changed at runtime (`CONFIG SET
-//! brokers`). Every call has a timeout.
+//! used in turn, one per request, skipping unreachable ones, and the list can be changed at
+//! runtime (`CONFIG SET brokers`). Every call has a timeout.
 
 use crate::client::http;
 use crate::model::{Cluster, MigrationTask, Proxy};
@@ -105,19 +105,44 @@ impl Brokers {
         }
     }
 
-    fn pick(&self) -> Option<String> {
-        let list = self.list.read().ok()?;
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        list.get(n % list.len().max(1)).cloned()
+    /// The brokers to try for one request: the next in turn first, then the others in order.
+    fn rotation(&self) -> Vec<String> {
+        let list = self.list();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % list.len().max(1);
+        list.iter()
+            .cycle()
+            .skip(start)
+            .take(list.len())
+            .cloned()
+            .collect()
     }
 
+    /// One request, to the next broker in turn; on a connection failure or timeout, to the
+    /// following ones (each at most once). why: round robin alone would make every round that
+    /// needs several calls fail while one broker of the list is down.
     fn call(
         &self,
         method: &'static str,
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Vec<u8>, BrokerError> {
-        let addr = self.pick().ok_or(BrokerError::NoBroker)?;
+        let mut last = BrokerError::NoBroker;
+        for addr in self.rotation() {
+            match self.call_one(addr, method, path, body) {
+                Err(e @ BrokerError::Io { .. }) => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
+    fn call_one(
+        &self,
+        addr: String,
+        method: &'static str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, BrokerError> {
         let full = format!("{API}{path}");
         let accept = if self.gzip { "gzip" } else { "identity" };
         let mut headers = vec![("Accept-Encoding", accept)];
@@ -278,5 +303,23 @@ impl Brokers {
         })?;
         self.call("PUT", "/clusters/migrations", Some(&body))
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_starts_with_the_next_broker_and_covers_all() {
+        let b = Brokers::new(
+            vec!["a".into(), "b".into(), "c".into()],
+            Duration::from_secs(1),
+            false,
+        );
+        assert_eq!(b.rotation(), vec!["a", "b", "c"]);
+        assert_eq!(b.rotation(), vec!["b", "c", "a"]);
+        b.set_list(Vec::new());
+        assert!(b.rotation().is_empty());
     }
 }

@@ -3,17 +3,24 @@
 //! ```text
 //!   broker/ (mem_broker) ──► control ◄── proxy-core/ (server_proxy)
 //!                              │
-//!                              └─ coordinator (later: feature-gated, so the data plane links no HTTP)
+//!                              └─ coordinator (feature `coordinator`, so the data plane links no HTTP)
 //! ```
 //!
 //! * [`model`]: the cluster metadata as plain data with serde, in the JSON shapes the broker
 //!   serves and the coordinator reads (spec 1.3). No I/O lives here.
-//! * [`umctl`]: the `UMCTL SETCLUSTER v2` text codec the proxy decodes and the coordinator encodes.
+//! * [`umctl`]: the `UMCTL SETCLUSTER v2` and `SETREPL` text codecs the proxy decodes and the
+//!   coordinator encodes.
+//! * `client` (feature `client`): small blocking HTTP and RESP clients, shared with the broker.
+//! * `coordinator` (feature `coordinator`): the coordinator's loops and admin port.
 //!
 //! Dependency direction is a rule: `broker -> control <- proxy-core`; nothing here depends on
 //! either of them.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "coordinator")]
+pub mod coordinator;
 pub mod model;
 pub mod umctl;

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Pure layers (no I/O, unit-tested): [`resp`], [`slot`], [`command`], [`route`],
-//! [`snapshot`], [`cluster_reply`]. I/O layers: [`session`], [`backend`], [`shard`], [`server`].
+//! [`snapshot`], [`cluster_reply`]. I/O layers: [`session`], [`backend`], [`shard`], [`server`],
+//! [`repl`] (the replicator driving `REPLICAOF` on the local Redis nodes).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 // why: input must never crash the proxy (also set as workspace lints; repeated here so the
@@ -28,6 +29,7 @@ pub mod config;
 pub mod errors;
 pub mod io;
 pub mod metrics;
+pub mod repl;
 pub mod resp;
 pub mod route;
 pub mod server;

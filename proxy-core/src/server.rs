@@ -111,6 +111,11 @@ async fn core_main(
     txs: Vec<SharedSender<SnapshotMsg>>,
     rxs: Vec<SharedReceiver<SnapshotMsg>>,
 ) {
+    if core == 0 {
+        // why: replication is not on the request path; one task for the process is enough.
+        let timeout = Duration::from_millis(config.backend_timeout.max(100));
+        glommio::spawn_local(crate::repl::run(control.clone(), timeout)).detach();
+    }
     let shard = Shard::new(core, config.clone(), control);
     for rx in rxs {
         let shard = shard.clone();

@@ -39,6 +39,8 @@ pub struct EpochState {
 pub struct Control {
     /// Epoch bookkeeping for SETCLUSTER.
     pub epoch: Mutex<EpochState>,
+    /// Replication roles of the local nodes (SETREPL), applied by the replicator task.
+    pub repl: Mutex<crate::repl::ReplState>,
     /// Runtime `slowlog_log_slower_than` (CONFIG SET).
     pub slowlog_log_slower_than: AtomicI64,
     /// Runtime `slowlog_sample_rate` (CONFIG SET).
@@ -52,6 +54,7 @@ impl Control {
     pub fn new(config: &ProxyConfig, cores: usize) -> Arc<Self> {
         Arc::new(Self {
             epoch: Mutex::new(EpochState::default()),
+            repl: Mutex::new(crate::repl::ReplState::default()),
             slowlog_log_slower_than: AtomicI64::new(config.slowlog_log_slower_than),
             slowlog_sample_rate: AtomicU64::new(config.slowlog_sample_rate),
             stats: (0..cores).map(|_| CoreStats::default()).collect(),

@@ -1,5 +1,5 @@
-//! `UMCTL` control commands (spec 2.11): SETCLUSTER, GETEPOCH, LISTCLUSTER, INFO, READY,
-//! SHUTDOWN. The others of the original (SETREPL, migration, SLOWLOG...) come with their issues
+//! `UMCTL` control commands (spec 2.11): SETCLUSTER, SETREPL, INFOREPL, GETEPOCH, LISTCLUSTER,
+//! INFO, READY, SHUTDOWN. The others of the original (SETREPL, migration, SLOWLOG...) come with their issues
 //! and answer a clear "not supported yet" meanwhile.
 
 use super::{Pending, Session};
@@ -7,15 +7,14 @@ use crate::cluster_reply::is_my_meta;
 use crate::errors::{fixed, Disposition};
 use crate::resp::compose;
 use crate::resp::request::Request;
+use crate::snapshot::host_of;
 use crate::snapshot::ClusterSnapshot;
 use bytes::Bytes;
-use control::model::{SlotRange, SlotRangeTag};
-use control::umctl::SetCluster;
+use control::model::{Role, SlotRange, SlotRangeTag};
+use control::umctl::{SetCluster, SetRepl};
 use std::sync::Arc;
 
 const NOT_YET: &[&str] = &[
-    "setrepl",
-    "inforepl",
     "infomgr",
     "precheck",
     "preswitch",
@@ -35,6 +34,14 @@ impl Session {
         let view = self.shard.view();
         match sub.as_str() {
             "setcluster" => self.setcluster(req).await,
+            "setrepl" => self.setrepl(req),
+            "inforepl" => {
+                let set = self.shard.control.repl.lock().map(|s| s.set.clone());
+                match set {
+                    Ok(set) => self.reply(Bytes::from(inforepl_reply(&set))),
+                    Err(_) => self.error("ERR internal: replication state unavailable"),
+                }
+            }
             "getepoch" => {
                 let epoch = self.shard.control.epoch.lock().map_or(0, |e| e.epoch);
                 let mut out = Vec::new();
@@ -52,7 +59,11 @@ impl Session {
                 compose::integer(&mut out, i64::from(view.snap.ready()));
                 self.reply(Bytes::from(out));
             }
-            "info" => self.reply(Bytes::from(info_reply(&view.snap))),
+            "info" => {
+                let repl = self.shard.control.repl.lock().map(|s| s.set.clone());
+                let repl = repl.unwrap_or_default();
+                self.reply(Bytes::from(info_reply(&view.snap, &repl)));
+            }
             "shutdown" => {
                 self.reply_static(fixed::OK);
                 self.queue.push(Pending::Exit);
@@ -108,6 +119,66 @@ impl Session {
             fixed::OK
         });
     }
+
+    /// `UMCTL SETREPL`: validates, stores the new roles; the replicator task applies them.
+    fn setrepl(&mut self, req: &Request) {
+        let args: Vec<&[u8]> = req.args().skip(2).collect();
+        let Ok(set) = SetRepl::decode(&args) else {
+            return self.error("Invalid arguments");
+        };
+        let me = host_of(&self.shard.config.announce_address);
+        if set.entries.iter().any(|e| host_of(&e.node_address) != me) {
+            return self.reply_static(fixed::NOT_MY_META);
+        }
+        let Ok(mut state) = self.shard.control.repl.lock() else {
+            return self.error("ERR internal: replication state unavailable");
+        };
+        if !set.force && set.epoch <= state.epoch {
+            drop(state);
+            return self.reply_static(fixed::OLD_EPOCH);
+        }
+        state.epoch = set.epoch;
+        state.generation += 1;
+        state.set = Arc::new(set);
+        drop(state);
+        self.reply_static(fixed::OK);
+    }
+}
+
+/// `UMCTL INFOREPL`: one array per replicator, lines as the original prints them.
+///
+/// ```text
+/// *<n> *<3+peers> $cluster:<name>\n $role:master|replica\n $node_address:<addr>\n
+///                 $replica:<node>@<proxy>\n... (master) | $master:<node>@<proxy>\n (replica)
+/// ```
+fn inforepl_reply(set: &SetRepl) -> Vec<u8> {
+    let mut out = Vec::new();
+    compose::array_header(&mut out, set.entries.len());
+    for e in &set.entries {
+        let peers: Vec<String> = match e.role {
+            Role::Master => e
+                .peers
+                .iter()
+                .map(|p| format!("replica:{}@{}\n", p.node_address, p.proxy_address))
+                .collect(),
+            Role::Replica => e
+                .master()
+                .map(|p| format!("master:{}@{}\n", p.node_address, p.proxy_address))
+                .into_iter()
+                .collect(),
+        };
+        compose::array_header(&mut out, 3 + peers.len());
+        compose::bulk(&mut out, format!("cluster:{}\n", e.cluster_name).as_bytes());
+        compose::bulk(&mut out, format!("role:{}\n", e.role.as_str()).as_bytes());
+        compose::bulk(
+            &mut out,
+            format!("node_address:{}\n", e.node_address).as_bytes(),
+        );
+        for p in &peers {
+            compose::bulk(&mut out, p.as_bytes());
+        }
+    }
+    out
 }
 
 fn ranges_reply(out: &mut Vec<u8>, ranges: &[SlotRange]) {
@@ -144,7 +215,7 @@ fn ranges_reply(out: &mut Vec<u8>, ranges: &[SlotRange]) {
 
 /// `UMCTL INFO`: the cluster section as nested arrays, then empty replication and migration
 /// sections (those features come later).
-fn info_reply(snap: &ClusterSnapshot) -> Vec<u8> {
+fn info_reply(snap: &ClusterSnapshot, repl: &SetRepl) -> Vec<u8> {
     let mut out = Vec::new();
     compose::array_header(&mut out, 6);
     compose::bulk(&mut out, b"Cluster");
@@ -169,7 +240,7 @@ fn info_reply(snap: &ClusterSnapshot) -> Vec<u8> {
         ranges_reply(&mut out, ranges);
     }
     compose::bulk(&mut out, b"Replication");
-    compose::array_header(&mut out, 0);
+    out.extend_from_slice(&inforepl_reply(repl));
     compose::bulk(&mut out, b"Migration");
     compose::array_header(&mut out, 1);
     compose::bulk(&mut out, format!("name: {}", snap.name).as_bytes());

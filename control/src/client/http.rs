@@ -1,6 +1,6 @@
 //! A minimal blocking HTTP/1.1 client: one request per connection (`Connection: close`), with
-//! timeouts and a response size cap. Used to push metadata to replicas and to talk to the
-//! external store; the integration tests use it too.
+//! timeouts and a response size cap. The coordinator talks to the broker with it; the broker
+//! pushes metadata to replicas and talks to the external store with it; tests use it too.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

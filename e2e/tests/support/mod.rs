@@ -1,0 +1,523 @@
+//! Harness: the deployment as real processes on free 127.0.0.1 ports, killed by Drop guards,
+//! plus a small cluster client that follows MOVED/ASK and a broker HTTP helper.
+// why: test harness: a failed unwrap here is a failed test, which is what we want.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use control::client::http;
+use control::client::resp::{call_once, Conn, Value};
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous: the CI machine has 2 noisy cores.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn addr(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+/// A workspace binary, next to the test executable (`target/<profile>/`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo test --workspace` (or scripts/test), which builds every binary",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed (SIGKILL) on drop.
+pub struct Proc {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub name: String,
+    /// Working directory to remove on drop (Redis writes the RDB a replica receives there).
+    pub dir: Option<PathBuf>,
+}
+
+impl Proc {
+    pub fn addr(&self) -> String {
+        addr(self.port)
+    }
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(d) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn spawn(name: &str, mut cmd: Command, port: u16) -> Proc {
+    // why: the binaries refuse unknown UNDERMOON_* keys; the caller's environment must not leak.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("UNDERMOON_") {
+            cmd.env_remove(k);
+        }
+    }
+    let log = std::env::var("E2E_LOG").is_ok();
+    cmd.stdout(Stdio::null())
+        .stderr(if log { Stdio::inherit() } else { Stdio::null() });
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    Proc {
+        child: Some(child),
+        port,
+        name: name.to_string(),
+        dir: None,
+    }
+}
+
+/// Polls `f` every 20 ms until it is true, failing after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+pub fn wait_ping(port: u16) {
+    wait_until(&format!("port {port} answers PING"), READY_TIMEOUT, || {
+        call_once(&addr(port), &["PING"], CALL_TIMEOUT).is_ok()
+    });
+}
+
+pub fn redis() -> Proc {
+    redis_on(free_port())
+}
+
+pub fn redis_on(port: u16) -> Proc {
+    let dir = std::env::temp_dir().join(format!("undermoon-e2e-redis-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new("redis-server");
+    cmd.arg("--dir").arg(&dir);
+    // why: diskless sync without the default 5 s delay, so a new replica syncs at once.
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let mut p = spawn("redis-server", cmd, port);
+    p.dir = Some(dir);
+    wait_ping(port);
+    p
+}
+
+pub fn broker(quorum: u32) -> Proc {
+    let port = free_port();
+    let mut cmd = Command::new(bin("mem_broker"));
+    cmd.env("UNDERMOON_ADDRESS", addr(port))
+        .env("UNDERMOON_FAILURE_QUORUM", quorum.to_string())
+        .env("UNDERMOON_FAILURE_TTL", "60");
+    let p = spawn("mem_broker", cmd, port);
+    wait_until("broker up", READY_TIMEOUT, || {
+        http::request("GET", &p.addr(), "/api/v3/version", &[], None, CALL_TIMEOUT).is_ok()
+    });
+    p
+}
+
+pub fn proxy() -> Proc {
+    let port = free_port();
+    let mut cmd = Command::new(bin("server_proxy"));
+    cmd.env("UNDERMOON_ADDRESS", addr(port))
+        .env("UNDERMOON_THREAD_NUMBER", "1");
+    let p = spawn("server_proxy", cmd, port);
+    wait_ping(port);
+    p
+}
+
+pub fn coordinator(broker: &str, reporter: &str, port: u16) -> Proc {
+    coordinator_with(broker, reporter, port, &[])
+}
+
+pub fn coordinator_with(broker: &str, reporter: &str, port: u16, env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(bin("coordinator"));
+    cmd.envs(env.iter().copied());
+    cmd.env("UNDERMOON_ADDRESS", addr(port))
+        .env("UNDERMOON_BROKER_ADDRESS", broker)
+        .env("UNDERMOON_REPORTER_ID", reporter)
+        .env("UNDERMOON_PROXY_TIMEOUT", "1")
+        .env("UNDERMOON_THREAD_NUMBER", "4");
+    let p = spawn("coordinator", cmd, port);
+    wait_ping(port);
+    p
+}
+
+/// One HTTP call to the broker's API; returns (status, JSON body or Null).
+pub fn api(broker: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Json) {
+    let r = http::request(
+        method,
+        broker,
+        &format!("/api/v3{path}"),
+        &[("Content-Type", "application/json")],
+        body.map(str::as_bytes),
+        CALL_TIMEOUT,
+    )
+    .unwrap();
+    let json = serde_json::from_slice(&r.body).unwrap_or(Json::Null);
+    (r.status, json)
+}
+
+pub fn addresses(broker: &str, path: &str) -> Vec<String> {
+    let (_, j) = api(broker, "GET", path, None);
+    j["addresses"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The deployment of the issue: a broker, 3 proxies with 2 Redis each on fake hosts
+/// `host1..host3`, all registered.
+pub struct Deployment {
+    pub broker: Proc,
+    pub proxies: Vec<Proc>,
+    pub redis: Vec<Proc>,
+}
+
+impl Deployment {
+    pub fn start(quorum: u32) -> Self {
+        let broker = broker(quorum);
+        let mut proxies = Vec::new();
+        let mut redis_list = Vec::new();
+        for host in 1..=3 {
+            let p = proxy();
+            let (r1, r2) = (redis(), redis());
+            let body = format!(
+                r#"{{"proxy_address":"{}","nodes":["{}","{}"],"host":"host{host}"}}"#,
+                p.addr(),
+                r1.addr(),
+                r2.addr()
+            );
+            let (status, _) = api(&broker.addr(), "POST", "/proxies/meta", Some(&body));
+            assert_eq!(status, 200, "register proxy");
+            proxies.push(p);
+            redis_list.push(r1);
+            redis_list.push(r2);
+        }
+        Self {
+            broker,
+            proxies,
+            redis: redis_list,
+        }
+    }
+
+    pub fn b(&self) -> String {
+        self.broker.addr()
+    }
+
+    /// Creates cluster `mydb` with 4 nodes and waits until both serving proxies route every slot.
+    pub fn create_cluster(&self) -> Json {
+        let (status, body) = api(
+            &self.b(),
+            "POST",
+            "/clusters/meta/mydb",
+            Some(r#"{"node_number":4}"#),
+        );
+        assert_eq!(status, 200, "create cluster: {body}");
+        let cluster = self.cluster();
+        for p in self.cluster_proxies() {
+            let port: u16 = p.rsplit_once(':').unwrap().1.parse().unwrap();
+            wait_until("proxy configured", READY_TIMEOUT, || {
+                slots_served(port, &[]) == 16384
+            });
+        }
+        cluster
+    }
+
+    pub fn cluster(&self) -> Json {
+        let (_, j) = api(&self.b(), "GET", "/clusters/meta/mydb", None);
+        j["cluster"].clone()
+    }
+
+    /// Addresses of the proxies serving `mydb`, in node order.
+    pub fn cluster_proxies(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for n in self.cluster()["nodes"].as_array().unwrap() {
+            let p = n["proxy_address"].as_str().unwrap().to_string();
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    pub fn proxy_by_addr(&mut self, a: &str) -> &mut Proc {
+        self.proxies.iter_mut().find(|p| p.addr() == a).unwrap()
+    }
+
+    /// Waits until every master Redis of the cluster has its replica at its own offset, so
+    /// every acknowledged write is on both nodes. why: replication is asynchronous; a write
+    /// acknowledged by a master whose proxy is then killed is only safe once the replica has it.
+    pub fn wait_replicated(&self) {
+        let cluster = self.cluster();
+        for n in cluster["nodes"].as_array().unwrap() {
+            if n["repl"]["role"] != "master" {
+                continue;
+            }
+            let a = n["address"].as_str().unwrap().to_string();
+            wait_until(&format!("replica of {a} caught up"), READY_TIMEOUT, || {
+                let info = info_replication(&a);
+                let offset = field(&info, "master_repl_offset");
+                info.lines().any(|l| {
+                    l.starts_with("slave0:")
+                        && l.contains("state=online")
+                        && l.contains(&format!("offset={offset},"))
+                })
+            });
+        }
+    }
+}
+
+pub fn info_replication(node: &str) -> String {
+    call_once(node, &["INFO", "replication"], CALL_TIMEOUT)
+        .map(|v| v.text())
+        .unwrap_or_default()
+}
+
+pub fn field(info: &str, name: &str) -> String {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Number of slots `CLUSTER SLOTS` on `port` assigns to a proxy not in `dead`.
+pub fn slots_served(port: u16, dead: &[String]) -> usize {
+    let Ok(Value::Array(ranges)) = call_once(&addr(port), &["CLUSTER", "SLOTS"], CALL_TIMEOUT)
+    else {
+        return 0;
+    };
+    let mut n = 0;
+    for r in ranges {
+        let Value::Array(items) = r else { continue };
+        let (Some(Value::Int(lo)), Some(Value::Int(hi)), Some(Value::Array(node))) =
+            (items.first(), items.get(1), items.get(2))
+        else {
+            continue;
+        };
+        let host = node.first().map(Value::text).unwrap_or_default();
+        let port = match node.get(1) {
+            Some(Value::Int(p)) => *p,
+            _ => continue,
+        };
+        if !dead.contains(&format!("{host}:{port}")) {
+            n += usize::try_from(hi - lo + 1).unwrap();
+        }
+    }
+    n
+}
+
+/// CRC16/XMODEM of the key's hash tag, mod 16384 (the Redis Cluster slot).
+pub fn slot(key: &[u8]) -> u16 {
+    let k = match key.iter().position(|&b| b == b'{') {
+        Some(s) => match key[s + 1..].iter().position(|&b| b == b'}') {
+            Some(len) if len > 0 => &key[s + 1..s + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    let mut crc: u16 = 0;
+    for &b in k {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// A minimal cluster client: slot map from `CLUSTER SLOTS`, follows MOVED and ASK, refreshes
+/// the map from the seeds when a node is unreachable.
+pub struct ClusterClient {
+    seeds: Vec<String>,
+    slots: Vec<String>,
+    conns: HashMap<String, Conn>,
+}
+
+impl ClusterClient {
+    pub fn new(seeds: Vec<String>) -> Self {
+        let mut c = Self {
+            seeds,
+            slots: vec![String::new(); 16384],
+            conns: HashMap::new(),
+        };
+        c.refresh();
+        c
+    }
+
+    pub fn set_seeds(&mut self, seeds: Vec<String>) {
+        self.seeds = seeds;
+        self.refresh();
+    }
+
+    pub fn refresh(&mut self) {
+        for s in self.seeds.clone() {
+            let Ok(Value::Array(ranges)) = call_once(&s, &["CLUSTER", "SLOTS"], CALL_TIMEOUT)
+            else {
+                continue;
+            };
+            for r in ranges {
+                let Value::Array(items) = r else { continue };
+                if let (Some(Value::Int(lo)), Some(Value::Int(hi)), Some(Value::Array(node))) =
+                    (items.first(), items.get(1), items.get(2))
+                {
+                    if let (Some(h), Some(Value::Int(p))) = (node.first(), node.get(1)) {
+                        for s in *lo..=*hi {
+                            self.slots[s as usize] = format!("{}:{p}", h.text());
+                        }
+                    }
+                }
+            }
+            return;
+        }
+    }
+
+    fn call_at(&mut self, node: &str, args: &[&str]) -> std::io::Result<Value> {
+        if !self.conns.contains_key(node) {
+            let c = Conn::connect(node, CALL_TIMEOUT)?;
+            self.conns.insert(node.to_string(), c);
+        }
+        let r = self.conns.get_mut(node).unwrap().call(args);
+        if r.is_err() {
+            self.conns.remove(node);
+        }
+        r
+    }
+
+    /// Runs a single-key command; `Err` after several failed redirections or I/O errors.
+    pub fn cmd(&mut self, args: &[&str]) -> Result<Value, String> {
+        let s = slot(args[1].as_bytes()) as usize;
+        let mut node = self.slots[s].clone();
+        let mut asking = false;
+        let mut last = String::new();
+        for _ in 0..5 {
+            if node.is_empty() {
+                self.refresh();
+                node = self.slots[s].clone();
+                if node.is_empty() {
+                    return Err("no node for slot".into());
+                }
+            }
+            if asking {
+                let _ = self.call_at(&node, &["ASKING"]);
+            }
+            match self.call_at(&node, args) {
+                Ok(Value::Error(e)) if e.starts_with("MOVED ") => {
+                    node = e.split(' ').nth(2).unwrap_or_default().to_string();
+                    self.slots[s] = node.clone();
+                    asking = false;
+                    last = e;
+                }
+                Ok(Value::Error(e)) if e.starts_with("ASK ") => {
+                    node = e.split(' ').nth(2).unwrap_or_default().to_string();
+                    asking = true;
+                    last = e;
+                }
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    last = e.to_string();
+                    self.refresh();
+                    node = self.slots[s].clone();
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+pub fn key(i: usize) -> String {
+    format!("key:{i}")
+}
+pub fn value(i: usize) -> String {
+    format!("value-{i}")
+}
+
+/// Writes `n` keys through the cluster client.
+pub fn write_keys(c: &mut ClusterClient, n: usize) {
+    for i in 0..n {
+        let r = c.cmd(&["SET", &key(i), &value(i)]);
+        assert_eq!(r, Ok(Value::Simple("OK".into())), "SET {}", key(i));
+    }
+}
+
+/// Indices of keys that do not read back their value.
+pub fn missing_keys(c: &mut ClusterClient, n: usize) -> Vec<usize> {
+    (0..n)
+        .filter(|&i| c.cmd(&["GET", &key(i)]) != Ok(Value::Bulk(value(i).into_bytes())))
+        .collect()
+}
+
+pub fn port_of(a: &str) -> u16 {
+    a.rsplit_once(':').unwrap().1.parse().unwrap()
+}
+
+/// The replacement serves `mydb` with replicas only, each `role:slave` of the master the
+/// broker assigned, with the link up.
+pub fn replacement_in_place(broker: &str, replacement: &str) -> bool {
+    let (_, j) = api(broker, "GET", &format!("/proxies/meta/{replacement}"), None);
+    let p = &j["proxy"];
+    if p["cluster_name"] != "mydb" {
+        return false;
+    }
+    let nodes = p["nodes"].as_array().cloned().unwrap_or_default();
+    !nodes.is_empty()
+        && nodes.iter().all(|n| {
+            let Some(master) = n["repl"]["peers"][0]["node_address"].as_str() else {
+                return false;
+            };
+            let info = info_replication(n["address"].as_str().unwrap());
+            n["repl"]["role"] == "replica"
+                && field(&info, "role") == "slave"
+                && format!(
+                    "{}:{}",
+                    field(&info, "master_host"),
+                    field(&info, "master_port")
+                ) == master
+                && field(&info, "master_link_status") == "up"
+        })
+}

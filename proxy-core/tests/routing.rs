@@ -93,12 +93,15 @@ fn keys_come_from_the_command_table() {
     // A keyless command is refused, never routed by a random argument.
     let keys = a.cmd(&["KEYS", "*"]).text();
     assert!(keys.starts_with("ERR 'keys'"), "{keys}");
-    assert!(a.cmd(&["MULTI"]).text().contains("not supported"));
     assert!(a.cmd(&["SUBSCRIBE", "x"]).text().contains("not supported"));
-    assert!(a.cmd(&["BLPOP", "b", "0"]).text().contains("not supported"));
+    // A blocking command on a foreign slot is redirected like any other.
+    assert_eq!(
+        a.cmd(&["BLPOP", "a", "0"]),
+        Value::err(&format!("MOVED 15495 {}", t.b.addr()))
+    );
     assert_eq!(
         a.cmd(&["MGET", "a", "b"]),
-        Value::err("ERR_MULTI_SLOTS slots of the keys are not the same")
+        Value::err("CROSSSLOT Keys in request don't hash to the same slot")
     );
     assert_eq!(
         a.cmd(&["MGET", "{b}1", "{b}2"]),

@@ -48,8 +48,16 @@ impl Session {
                 return Disposition::Close;
             }
             ProxyCmd::Ok => self.reply_static(fixed::OK),
-            ProxyCmd::Hello => self.reply_static(fixed::HELLO),
+            ProxyCmd::Hello => self.hello(req).await,
             ProxyCmd::Auth => self.auth(req),
+            ProxyCmd::Multi => self.multi().await,
+            // Outside a transaction (inside one, `super::multi` answers them).
+            ProxyCmd::Exec => self.error("ERR EXEC without MULTI"),
+            ProxyCmd::Discard => self.error("ERR DISCARD without MULTI"),
+            ProxyCmd::Watch => self.watch_cmd(req).await,
+            ProxyCmd::Unwatch => self.unwatch(req).await,
+            ProxyCmd::Client => self.client(req),
+            ProxyCmd::Reset => self.reset().await,
             ProxyCmd::Cluster => self.cluster(req),
             ProxyCmd::Info => self.reply(bulk(self.info_text().as_bytes())),
             ProxyCmd::Config => self.config(req),
@@ -57,20 +65,6 @@ impl Session {
             ProxyCmd::Umctl => return self.umctl(req).await,
         }
         Disposition::Keep
-    }
-
-    fn auth(&mut self, req: &Request) {
-        let Some(expected) = self.shard.config.password.as_deref() else {
-            return self.reply_static(fixed::NO_PASSWORD);
-        };
-        match req.arg(1) {
-            None => self.reply_static(fixed::MISSING_PASSWORD),
-            Some(p) if p == expected.as_bytes() => {
-                self.authed = true;
-                self.reply_static(fixed::OK)
-            }
-            Some(_) => self.reply_static(fixed::INVALID_PASSWORD),
-        }
     }
 
     fn cluster(&self, req: &Request) {
@@ -174,7 +168,11 @@ impl Session {
                 }
             };
             let mut out = Vec::new();
-            compose::array_header(&mut out, 2);
+            if self.resp3 {
+                out.extend_from_slice(b"%1\r\n");
+            } else {
+                compose::array_header(&mut out, 2);
+            }
             compose::bulk(&mut out, field.as_bytes());
             compose::bulk(&mut out, value.as_bytes());
             self.reply(Bytes::from(out));
@@ -214,7 +212,10 @@ impl Session {
             return self.error("ERR only COMMAND and COMMAND INFO are supported by the proxy");
         }
         let view = self.shard.view();
-        let conn = view.backends.first().and_then(|g| g.for_session(self.id));
+        let conn = view
+            .backends
+            .first()
+            .and_then(|g| g.for_session(self.id, self.resp3));
         match conn {
             None => self.reply_static(fixed::CLUSTER_NOT_FOUND),
             Some(conn) => {
@@ -242,7 +243,10 @@ pub fn filter_command_reply(reply_bytes: &[u8]) -> Bytes {
                 .and_then(bulk_payload);
             match name {
                 None => true,
-                Some(n) => matches!(lookup(n), Some(Kind::Data(_) | Kind::Proxy(_))),
+                Some(n) => matches!(
+                    lookup(n),
+                    Some(Kind::Data(_) | Kind::Blocking(_) | Kind::Proxy(_))
+                ),
             }
         })
         .collect();

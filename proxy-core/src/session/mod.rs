@@ -8,7 +8,10 @@
 //! ```
 
 mod admin;
+mod client;
 mod dispatch;
+mod multi;
+mod owned;
 mod umctl;
 
 use crate::errors::{reply_for, Disposition, ProxyError};
@@ -72,6 +75,18 @@ pub struct Session {
     id: u64,
     authed: bool,
     queue: Rc<Queue>,
+    /// `HELLO 3` was accepted: backend replies come from RESP3 connections.
+    resp3: bool,
+    /// `CLIENT SETNAME`.
+    name: Option<Bytes>,
+    /// The backend connection this session owns, if any.
+    owned: Option<owned::Owned>,
+    /// Which kind of connection the last forwarded command used.
+    lane: owned::Lane,
+    /// Open transaction.
+    multi: Option<multi::Multi>,
+    /// Slot of the WATCHed keys (the watch lives on the owned connection).
+    watch: Option<u16>,
 }
 
 /// Serves one client connection until it closes.
@@ -92,8 +107,15 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         authed: shard.config.password.is_none(),
         queue: queue.clone(),
         shard: shard.clone(),
+        resp3: false,
+        name: None,
+        owned: None,
+        lane: owned::Lane::None,
+        multi: None,
+        watch: None,
     };
     futures_lite::future::zip(session.read_loop(r), write_loop(queue, w)).await;
+    session.abandon_owned();
     if let Some(s) = shard.stats() {
         metrics::drop_one(&s.connections_open);
     }
@@ -136,14 +158,22 @@ impl Session {
                 return;
             }
             match buf.read_from(&mut r).await {
-                Ok(0) => break,
+                Ok(0) => {
+                    // why: the client is gone; a command blocked on the owned connection
+                    // must not keep it (and this session) alive.
+                    self.abandon_owned();
+                    break;
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                     if self.queue.items.borrow().is_empty() {
                         break;
                     }
                 }
-                Err(_) => break,
+                Err(_) => {
+                    self.abandon_owned();
+                    break;
+                }
             }
         }
         self.queue.push(Pending::Close);

@@ -112,6 +112,10 @@ pub enum Value {
     Bulk(Vec<u8>),
     Nil,
     Array(Vec<Value>),
+    /// RESP3 map.
+    Map(Vec<(Value, Value)>),
+    /// RESP3 boolean.
+    Bool(bool),
 }
 
 impl Value {
@@ -195,7 +199,25 @@ impl Client {
                     Value::Bulk(b)
                 }
             }
-            "*" => {
+            "_" => Value::Nil,
+            "#" => Value::Bool(rest == "t"),
+            "," | "(" => Value::Simple(rest.into()),
+            "=" => {
+                let n: usize = rest.parse().unwrap();
+                let mut b = vec![0; n + 2];
+                self.r.read_exact(&mut b)?;
+                b.truncate(n);
+                Value::Bulk(b[4..].to_vec())
+            }
+            "%" => {
+                let n: usize = rest.parse().unwrap();
+                let mut v = Vec::new();
+                for _ in 0..n {
+                    v.push((self.read()?, self.read()?));
+                }
+                Value::Map(v)
+            }
+            "*" | "~" | ">" => {
                 let n: i64 = rest.parse().unwrap();
                 if n < 0 {
                     Value::Nil

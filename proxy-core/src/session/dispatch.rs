@@ -108,6 +108,7 @@ impl Session {
                     self.forward(&conn, Lane::Owned, req.wire_bytes()).await;
                 }
             }
+            Route::CrossSlot if !blocking && self.try_split(req).await => {}
             other => self.reply_route_error(other, req),
         }
         Disposition::Keep

@@ -10,8 +10,10 @@
 mod admin;
 mod client;
 mod dispatch;
+mod merge;
 mod multi;
 mod owned;
+mod split;
 mod umctl;
 
 use crate::errors::{reply_for, Disposition, ProxyError};
@@ -48,6 +50,8 @@ pub enum Pending {
     Wait(Rc<ReplySlot>),
     /// A backend `COMMAND` reply to filter before sending.
     FilterCommand(Rc<ReplySlot>),
+    /// The parts of a split multi-key command, merged when all are in.
+    Merge(Box<split::Merge>),
     /// Close the connection after everything before it is written.
     Close,
     /// Exit the process after everything before it is written (UMCTL SHUTDOWN).
@@ -206,6 +210,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
                 let ready = match items.front() {
                     None => false,
                     Some(Pending::Wait(s) | Pending::FilterCommand(s)) => s.is_filled(),
+                    Some(Pending::Merge(m)) => m.parts.iter().all(|s| s.is_filled()),
                     Some(_) => true,
                 };
                 if ready && out.len() < WRITE_BATCH {
@@ -220,6 +225,14 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
                 Pending::Ready(b) => out.push(b),
                 Pending::Wait(s) => out.push(s.wait().await),
                 Pending::FilterCommand(s) => out.push(admin::filter_command_reply(&s.wait().await)),
+                Pending::Merge(m) => {
+                    let mut replies = Vec::with_capacity(m.parts.len());
+                    for s in &m.parts {
+                        replies.push(s.wait().await);
+                    }
+                    let parts: Vec<&[u8]> = replies.iter().map(|r| &r[..]).collect();
+                    out.push(merge::merge(m.kind, &parts, &m.pos, m.total));
+                }
                 Pending::Close => {
                     end = Some(false);
                     break;
@@ -245,6 +258,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
         // Wait for the head of the queue: a new item, or the backend reply it waits for.
         let head = queue.items.borrow().front().and_then(|p| match p {
             Pending::Wait(s) | Pending::FilterCommand(s) => Some(s.clone()),
+            Pending::Merge(m) => m.parts.iter().find(|s| !s.is_filled()).cloned(),
             _ => None,
         });
         match head {

@@ -42,6 +42,7 @@ impl Session {
         loop {
             let next = self.queue.items.borrow().iter().find_map(|p| match p {
                 Pending::Wait(s) | Pending::FilterCommand(s) if !s.is_filled() => Some(s.clone()),
+                Pending::Merge(m) => m.parts.iter().find(|s| !s.is_filled()).cloned(),
                 _ => None,
             });
             match next {
@@ -118,15 +119,25 @@ impl Session {
         slot
     }
 
-    /// Forwards a data command for `group`: over the owned connection if it goes there,
-    /// else over the session's shared one.
-    pub(super) async fn forward_to(&mut self, group: &BackendGroup, req: Bytes) {
+    /// Sends a data command for `group`: over the owned connection if it goes there, else
+    /// over the session's shared one. Returns its reply slot.
+    pub(super) async fn send_for(&mut self, group: &BackendGroup, req: Bytes) -> Rc<ReplySlot> {
         if let Some(c) = self.owned_to(group.addr()) {
-            return self.forward(&c, Lane::Owned, req).await;
+            return self.send_on(&c, Lane::Owned, req).await;
         }
         match group.for_session(self.id, self.resp3) {
-            Some(c) => self.forward(&c, Lane::Shared, req).await,
-            None => self.error("ERR internal: backend missing"),
+            Some(c) => self.send_on(&c, Lane::Shared, req).await,
+            None => {
+                let slot = ReplySlot::new();
+                slot.fill(Bytes::from_static(b"-ERR internal: backend missing\r\n"));
+                slot
+            }
         }
+    }
+
+    /// Forwards a data command for `group`, queueing its reply in order.
+    pub(super) async fn forward_to(&mut self, group: &BackendGroup, req: Bytes) {
+        let slot = self.send_for(group, req).await;
+        self.queue.push(Pending::Wait(slot));
     }
 }

@@ -88,3 +88,90 @@ fn keys_owned_by_a_peer_keep_crossslot() {
         Value::Array(vec![Value::Nil, Value::Nil])
     );
 }
+
+#[test]
+fn node_level_commands_cover_every_local_backend() {
+    let (r1, r2) = (redis(), redis());
+    let p = proxy();
+    setcluster(
+        &p,
+        &format!(
+            "v2 1 NOFLAG db {} 1 0-8191 {} 1 8192-16383",
+            r1.addr(),
+            r2.addr()
+        ),
+    );
+    let mut c = Client::connect(p.port);
+    assert_eq!(c.cmd(&["RANDOMKEY"]), Value::Nil);
+    for i in 0..50 {
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Value::ok());
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(50));
+    let Value::Array(keys) = c.cmd(&["KEYS", "k*"]) else {
+        panic!()
+    };
+    assert_eq!(keys.len(), 50);
+    assert!(matches!(c.cmd(&["RANDOMKEY"]), Value::Bulk(_)));
+    // SCAN visits both backends; every key exactly once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let Value::Array(r) = c.cmd(&["SCAN", &cursor, "COUNT", "7"]) else {
+            panic!()
+        };
+        let Value::Array(ks) = &r[1] else { panic!() };
+        for k in ks {
+            assert!(seen.insert(k.text()));
+        }
+        cursor = r[0].text();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 50);
+    assert_eq!(c.cmd(&["SCAN", "7"]), Value::err("ERR invalid cursor"));
+    assert!(matches!(c.cmd(&["TIME"]), Value::Array(_)));
+    assert!(matches!(c.cmd(&["LASTSAVE"]), Value::Int(_)));
+
+    // Scripts: SCRIPT LOAD reaches every backend, so EVALSHA works wherever the key lands.
+    let Value::Bulk(sha) = c.cmd(&["SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"]) else {
+        panic!()
+    };
+    let sha = String::from_utf8(sha).unwrap();
+    assert_eq!(
+        c.cmd(&["SCRIPT", "EXISTS", &sha, "nope"]),
+        Value::Array(vec![Value::Int(1), Value::Int(0)])
+    );
+    for k in ["a", "b", "k1", "k2"] {
+        c.cmd(&["SET", k, k]);
+        assert_eq!(c.cmd(&["EVALSHA", &sha, "1", k]), Value::bulk(k));
+    }
+    assert_eq!(
+        c.cmd(&["EVAL", "return ARGV[1]", "0", "x"]),
+        Value::bulk("x")
+    );
+    assert_eq!(
+        c.cmd(&["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "b"]),
+        Value::bulk("b")
+    );
+    assert_eq!(
+        c.cmd(&["EVAL", "return 1", "2", "a", "b"]),
+        Value::err("CROSSSLOT Keys in request don't hash to the same slot")
+    );
+    let lib = "#!lua name=mylib\nredis.register_function('myget', function(keys) return redis.call('GET', keys[1]) end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), Value::bulk("mylib"));
+    assert_eq!(c.cmd(&["FCALL", "myget", "1", "a"]), Value::bulk("a"));
+    assert_eq!(c.cmd(&["FCALL", "myget", "1", "b"]), Value::bulk("b"));
+    assert_eq!(c.cmd(&["FUNCTION", "FLUSH"]), Value::ok());
+    assert_eq!(c.cmd(&["SCRIPT", "FLUSH"]), Value::ok());
+    assert_eq!(
+        c.cmd(&["SCRIPT", "EXISTS", &sha]),
+        Value::Array(vec![Value::Int(0)])
+    );
+
+    assert_eq!(c.cmd(&["FLUSHALL"]), Value::ok());
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(0));
+    for r in [&r1, &r2] {
+        assert_eq!(Client::connect(r.port).cmd(&["DBSIZE"]), Value::Int(0));
+    }
+}

@@ -48,6 +48,9 @@ pub enum ProxyCmd {
     Client,
     /// `RESET`
     Reset,
+    /// Node-level keyless commands answered for this proxy's local backends together
+    /// (DBSIZE, KEYS, SCAN, FLUSHALL, SCRIPT, FUNCTION, ...).
+    Node,
 }
 
 /// What a command is to the proxy.
@@ -202,8 +205,8 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"xread" | b"xreadgroup" => Kind::Data(Keys::Streams),
 
         b"keys" | b"scan" | b"dbsize" | b"randomkey" | b"flushall" | b"flushdb" | b"time"
-        | b"lastsave" | b"script" | b"function" | b"publish" | b"spublish" | b"pubsub"
-        | b"lolwut" | b"wait" | b"waitaof" => KEYLESS,
+        | b"lastsave" | b"script" | b"function" => Kind::Proxy(ProxyCmd::Node),
+        b"publish" | b"spublish" | b"pubsub" | b"lolwut" | b"wait" | b"waitaof" => KEYLESS,
         b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe"
         | b"sunsubscribe" | b"monitor" => STATEFUL,
         b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => B_KEYS_TIMEOUT,
@@ -224,7 +227,8 @@ mod tests {
     fn lookups() {
         assert_eq!(lookup(b"GeT"), Some(K1));
         assert_eq!(lookup(b"PING"), Some(Kind::Proxy(ProxyCmd::Ping)));
-        assert_eq!(lookup(b"keys"), Some(KEYLESS));
+        assert_eq!(lookup(b"keys"), Some(Kind::Proxy(ProxyCmd::Node)));
+        assert_eq!(lookup(b"wait"), Some(KEYLESS));
         assert_eq!(lookup(b"subscribe"), Some(STATEFUL));
         assert_eq!(lookup(b"blpop"), Some(B_KEYS_TIMEOUT));
         assert_eq!(lookup(b"nosuchcommand"), None);

@@ -58,9 +58,10 @@ impl Session {
             ProxyCmd::Unwatch => self.unwatch(req).await,
             ProxyCmd::Client => self.client(req),
             ProxyCmd::Reset => self.reset().await,
+            ProxyCmd::Node => self.node(req).await,
             ProxyCmd::Cluster => self.cluster(req),
             ProxyCmd::Info => self.reply(bulk(self.info_text().as_bytes())),
-            ProxyCmd::Config => self.config(req),
+            ProxyCmd::Config => self.config(req).await,
             ProxyCmd::Command => self.command(req),
             ProxyCmd::Umctl => return self.umctl(req).await,
         }
@@ -133,7 +134,10 @@ impl Session {
         s
     }
 
-    fn config(&self, req: &Request) {
+    /// `CONFIG GET|SET` of a proxy field (the spec's underscore names) is answered here; any
+    /// other parameter belongs to the backends: GET asks one, SET and RESETSTAT go to every
+    /// local backend and succeed only if all do.
+    async fn config(&mut self, req: &Request) {
         let cfg = &self.shard.config;
         let ctl = &self.shard.control;
         let sub = req.arg(1);
@@ -162,10 +166,11 @@ impl Session {
                 "max_redirections" => cfg
                     .max_redirections
                     .map_or("none".to_string(), |m| m.to_string()),
-                _ => {
+                _ if self.shard.view().backends.is_empty() => {
                     let msg = format!("config field {field} not found");
                     return self.error(&msg);
                 }
+                _ => return self.send_to_any(req.wire_bytes()).await,
             };
             let mut out = Vec::new();
             if self.resp3 {
@@ -199,8 +204,15 @@ impl Session {
                 "address" | "announce_address" | "announce_host" | "slowlog_len"
                 | "thread_number" | "backend_conn_num" | "active_redirection"
                 | "max_redirections" | "password" => self.error("ReadonlyField"),
-                _ => self.error("FieldNotFound"),
+                _ if self.shard.view().backends.is_empty() => self.error("FieldNotFound"),
+                _ => {
+                    self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
+                        .await
+                }
             }
+        } else if eq(sub, "resetstat") && !self.shard.view().backends.is_empty() {
+            self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
+                .await
         } else {
             self.error("invalid config sub-command");
         }
@@ -221,7 +233,8 @@ impl Session {
             Some(conn) => {
                 let slot = ReplySlot::new();
                 conn.send(req.wire_bytes(), slot.clone());
-                self.queue.push(Pending::FilterCommand(slot));
+                self.queue
+                    .push(Pending::Transform(slot, Box::new(filter_command_reply)));
             }
         }
     }
@@ -272,7 +285,7 @@ mod tests {
 
     #[test]
     fn command_filter() {
-        let r = b"*3\r\n*2\r\n$3\r\nget\r\n:2\r\n*2\r\n$4\r\nkeys\r\n:2\r\n*-1\r\n";
+        let r = b"*3\r\n*2\r\n$3\r\nget\r\n:2\r\n*2\r\n$4\r\nsync\r\n:2\r\n*-1\r\n";
         assert_eq!(
             &filter_command_reply(r)[..],
             b"*2\r\n*2\r\n$3\r\nget\r\n:2\r\n*-1\r\n"

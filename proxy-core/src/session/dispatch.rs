@@ -44,6 +44,7 @@ fn needs_auth(kind: Option<Kind>) -> bool {
                         | ProxyCmd::Watch
                         | ProxyCmd::Unwatch
                         | ProxyCmd::Client
+                        | ProxyCmd::Node
                 )
         )
     )
@@ -109,6 +110,10 @@ impl Session {
                 }
             }
             Route::CrossSlot if !blocking && self.try_split(req).await => {}
+            // `numkeys` 0 (EVAL, FCALL...): any local backend runs it, or gives Redis' error.
+            Route::NoKey(KeyError::NoKeys) if !view.backends.is_empty() => {
+                self.send_to_any(req.wire_bytes()).await
+            }
             other => self.reply_route_error(other, req),
         }
         Disposition::Keep

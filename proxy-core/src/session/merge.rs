@@ -13,6 +13,16 @@ pub enum MergeKind {
     Sum,
     /// `MSET`: `+OK` only if every part is `+OK`.
     AllOk,
+    /// `KEYS`: arrays concatenated.
+    Concat,
+    /// `FLUSHALL`, `SCRIPT LOAD`, `CONFIG SET`...: every backend must give the same reply,
+    /// which is the answer.
+    Same,
+    /// `RANDOMKEY`: the first reply that is not nil.
+    FirstNonNil,
+    /// `SCRIPT EXISTS`: arrays of 0/1 combined element-wise with AND (a script is there only
+    /// if every backend has it, so EVALSHA works wherever its keys land).
+    AndArray,
 }
 
 /// The first part that is an error, if any. why: a failed part (backend down, wrong type)
@@ -50,6 +60,49 @@ pub fn merge(kind: MergeKind, parts: &[&[u8]], pos: &[Vec<usize>], total: usize)
             Some(p) => return Bytes::copy_from_slice(p),
             None => out.extend_from_slice(b"+OK\r\n"),
         },
+        MergeKind::Concat | MergeKind::AndArray => {
+            let mut all: Vec<Vec<&[u8]>> = Vec::with_capacity(parts.len());
+            for p in parts {
+                let Some(elems) = reply::array_elements(p, &Limits::REPLY) else {
+                    return unexpected();
+                };
+                all.push(elems.iter().filter_map(|&(s, e)| p.get(s..e)).collect());
+            }
+            if kind == MergeKind::Concat {
+                compose::array_header(&mut out, all.iter().map(Vec::len).sum());
+                for el in all.iter().flatten() {
+                    out.extend_from_slice(el);
+                }
+            } else {
+                let n = all.first().map_or(0, Vec::len);
+                if all.iter().any(|a| a.len() != n) {
+                    return unexpected();
+                }
+                compose::array_header(&mut out, n);
+                for i in 0..n {
+                    let one = all.iter().all(|a| a.get(i) == Some(&&b":1\r\n"[..]));
+                    compose::integer(&mut out, i64::from(one));
+                }
+            }
+        }
+        MergeKind::Same => match parts.first() {
+            Some(first) if parts.iter().all(|p| p == first) => {
+                return Bytes::copy_from_slice(first)
+            }
+            Some(_) => {
+                return Bytes::from_static(
+                    b"-ERR proxy: the local backends answered differently\r\n",
+                )
+            }
+            None => return Bytes::from_static(b"-ERR_CLUSTER_NOT_FOUND\r\n"),
+        },
+        MergeKind::FirstNonNil => {
+            let nil = |p: &&[u8]| *p == b"$-1\r\n" || *p == b"_\r\n";
+            return match parts.iter().find(|p| !nil(p)).or(parts.first()) {
+                Some(p) => Bytes::copy_from_slice(p),
+                None => Bytes::from_static(b"-ERR_CLUSTER_NOT_FOUND\r\n"),
+            };
+        }
         MergeKind::Array => {
             let mut slots: Vec<Option<&[u8]>> = vec![None; total];
             for (p, positions) in parts.iter().zip(pos) {
@@ -111,5 +164,20 @@ mod tests {
         assert_eq!(&m[..], b"-ERR down\r\n");
         let m = merge(MergeKind::Array, &[a], &[vec![0]], 1);
         assert!(m.starts_with(b"-ERR proxy"));
+        let m = merge(MergeKind::Concat, &[a, b], &[], 0);
+        assert_eq!(&m[..], b"*3\r\n$1\r\nx\r\n$-1\r\n$1\r\ny\r\n");
+        let e: &[u8] = b"*2\r\n:1\r\n:1\r\n";
+        let f: &[u8] = b"*2\r\n:1\r\n:0\r\n";
+        let m = merge(MergeKind::AndArray, &[e, f], &[], 0);
+        assert_eq!(&m[..], b"*2\r\n:1\r\n:0\r\n");
+        let m = merge(MergeKind::Same, &[b"$1\r\nx\r\n", b"$1\r\nx\r\n"], &[], 0);
+        assert_eq!(&m[..], b"$1\r\nx\r\n");
+        let m = merge(
+            MergeKind::FirstNonNil,
+            &[b"$-1\r\n", b"$1\r\nk\r\n"],
+            &[],
+            0,
+        );
+        assert_eq!(&m[..], b"$1\r\nk\r\n");
     }
 }

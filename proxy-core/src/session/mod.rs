@@ -12,6 +12,7 @@ mod client;
 mod dispatch;
 mod merge;
 mod multi;
+mod node;
 mod owned;
 mod split;
 mod umctl;
@@ -42,14 +43,17 @@ const MAX_REQUEST_BUF: usize = 1024 * 1024 * 1024;
 /// Output bytes gathered before a write. why: one write per batch of ready replies.
 const WRITE_BATCH: usize = 64 * 1024;
 
+/// Rewrites a backend reply into the client's reply.
+pub type Rewrite = Box<dyn FnOnce(&[u8]) -> Bytes>;
+
 /// A reply the writer will send, in request order.
 pub enum Pending {
     /// Already known.
     Ready(Bytes),
     /// Filled by a backend.
     Wait(Rc<ReplySlot>),
-    /// A backend `COMMAND` reply to filter before sending.
-    FilterCommand(Rc<ReplySlot>),
+    /// A backend reply rewritten before sending (a filtered `COMMAND`, a `SCAN` cursor).
+    Transform(Rc<ReplySlot>, Rewrite),
     /// The parts of a split multi-key command, merged when all are in.
     Merge(Box<split::Merge>),
     /// Close the connection after everything before it is written.
@@ -209,7 +213,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
                 let mut items = queue.items.borrow_mut();
                 let ready = match items.front() {
                     None => false,
-                    Some(Pending::Wait(s) | Pending::FilterCommand(s)) => s.is_filled(),
+                    Some(Pending::Wait(s) | Pending::Transform(s, _)) => s.is_filled(),
                     Some(Pending::Merge(m)) => m.parts.iter().all(|s| s.is_filled()),
                     Some(_) => true,
                 };
@@ -224,7 +228,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
             match p {
                 Pending::Ready(b) => out.push(b),
                 Pending::Wait(s) => out.push(s.wait().await),
-                Pending::FilterCommand(s) => out.push(admin::filter_command_reply(&s.wait().await)),
+                Pending::Transform(s, f) => out.push(f(&s.wait().await)),
                 Pending::Merge(m) => {
                     let mut replies = Vec::with_capacity(m.parts.len());
                     for s in &m.parts {
@@ -257,7 +261,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
         }
         // Wait for the head of the queue: a new item, or the backend reply it waits for.
         let head = queue.items.borrow().front().and_then(|p| match p {
-            Pending::Wait(s) | Pending::FilterCommand(s) => Some(s.clone()),
+            Pending::Wait(s) | Pending::Transform(s, _) => Some(s.clone()),
             Pending::Merge(m) => m.parts.iter().find(|s| !s.is_filled()).cloned(),
             _ => None,
         });

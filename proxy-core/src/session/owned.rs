@@ -41,7 +41,7 @@ impl Session {
     pub(super) async fn drain(&self) {
         loop {
             let next = self.queue.items.borrow().iter().find_map(|p| match p {
-                Pending::Wait(s) | Pending::FilterCommand(s) if !s.is_filled() => Some(s.clone()),
+                Pending::Wait(s) | Pending::Transform(s, _) if !s.is_filled() => Some(s.clone()),
                 Pending::Merge(m) => m.parts.iter().find(|s| !s.is_filled()).cloned(),
                 _ => None,
             });

@@ -143,6 +143,32 @@ fn password_gates_data_commands_only() {
 }
 
 #[test]
+fn control_password_gates_umctl_only() {
+    let r = redis();
+    let p = proxy_with(&[
+        ("UNDERMOON_PASSWORD", "data"),
+        ("UNDERMOON_CONTROL_PASSWORD", "ctl"),
+    ]);
+    let mut c = Client::connect(p.port);
+    assert_eq!(
+        c.cmd(&["UMCTL", "GETEPOCH"]),
+        Value::err("NOAUTH Authentication required.")
+    );
+    // The data password does not unlock UMCTL, nor the control password data.
+    assert_eq!(c.cmd(&["AUTH", "data"]), Value::ok());
+    assert!(c.cmd(&["UMCTL", "GETEPOCH"]).text().starts_with("NOAUTH"));
+    let mut ctl = Client::connect(p.port);
+    assert_eq!(ctl.cmd(&["AUTH", "ctl"]), Value::ok());
+    assert_eq!(ctl.cmd(&["UMCTL", "GETEPOCH"]), Value::Int(0));
+    let line = format!("v2 1 NOFLAG db {} 1 0-16383", r.addr());
+    let mut args = vec!["UMCTL", "SETCLUSTER"];
+    args.extend(line.split(' '));
+    assert_eq!(ctl.cmd(&args), Value::ok());
+    assert!(ctl.cmd(&["GET", "a"]).text().starts_with("NOAUTH"));
+    assert_eq!(c.cmd(&["GET", "a"]), Value::Nil);
+}
+
+#[test]
 fn unknown_config_keys_are_named() {
     let dir = std::env::temp_dir().join(format!("proxy-cfg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -63,6 +63,7 @@ impl Session {
             ProxyCmd::Info => self.reply(bulk(self.info_text().as_bytes())),
             ProxyCmd::Config => self.config(req).await,
             ProxyCmd::Command => self.command(req),
+            ProxyCmd::Umctl if !self.control_authed => self.reply_static(fixed::NEED_AUTH),
             ProxyCmd::Umctl => return self.umctl(req).await,
         }
         Disposition::Keep

@@ -42,6 +42,12 @@ impl Session {
             (Some(u), Some(p), None) => (u, p),
             _ => return self.error("ERR wrong number of arguments for 'auth' command"),
         };
+        let control = self.shard.config.control_password.as_deref();
+        if req.arg(2).is_none() && control.is_some_and(|c| c.as_bytes() == pass) {
+            // why: the coordinator's connection; it unlocks UMCTL only, never data.
+            self.control_authed = true;
+            return self.reply_static(fixed::OK);
+        }
         if self.shard.config.password.is_none() && req.arg(2).is_none() {
             return self.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         }
@@ -200,6 +206,7 @@ impl Session {
         self.resp3 = false;
         self.name = None;
         self.authed = self.shard.config.password.is_none();
+        self.control_authed = self.shard.config.control_password.is_none();
         self.reply_static(b"+RESET\r\n");
     }
 }

@@ -82,6 +82,8 @@ pub struct Session {
     shard: Rc<Shard>,
     id: u64,
     authed: bool,
+    /// UMCTL allowed: no `control_password`, or the connection sent it with AUTH.
+    control_authed: bool,
     queue: Rc<Queue>,
     /// `HELLO 3` was accepted: backend replies come from RESP3 connections.
     resp3: bool,
@@ -113,6 +115,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let mut session = Session {
         id: shard.next_session_id(),
         authed: shard.config.password.is_none(),
+        control_authed: shard.config.control_password.is_none(),
         queue: queue.clone(),
         shard: shard.clone(),
         resp3: false,

@@ -24,6 +24,7 @@
 pub mod backend;
 pub mod cluster_reply;
 pub mod command;
+pub mod compress;
 pub mod config;
 pub mod errors;
 pub mod io;

@@ -6,11 +6,15 @@
 use super::owned::Lane;
 use super::Session;
 use crate::command::{lookup, xread_blocks, KeyError, Kind, ProxyCmd};
+use crate::compress::{self, Effect};
 use crate::errors::{fixed, Disposition};
 use crate::resp::compose;
-use crate::resp::request::Request;
+use crate::resp::request::{self, Request};
+use crate::resp::Limits;
 use crate::route::{route, Route};
+use crate::snapshot::ClusterSnapshot;
 use bytes::Bytes;
+use control::model::CompressionStrategy;
 
 /// Longest command name echoed in an error. why: the name comes from the client.
 const MAX_NAME_IN_ERROR: usize = 64;
@@ -48,6 +52,16 @@ fn needs_auth(kind: Option<Kind>) -> bool {
                 )
         )
     )
+}
+
+/// What compression does to one request.
+enum Compression {
+    /// `set_get_only` refuses the command.
+    Refuse,
+    /// Forward as is; `decode` its reply.
+    Pass { decode: bool },
+    /// Forward this request (values compressed) and decode its reply.
+    Rewrite(Request),
 }
 
 fn is_xread(name: &[u8]) -> bool {
@@ -93,6 +107,15 @@ impl Session {
             Some(Kind::Blocking(keys)) => (keys, true),
         };
         let view = self.shard.view();
+        let (rewritten, decode) = match self.compression(req, &view.snap, blocking) {
+            Compression::Refuse => {
+                self.reply_static(compress::UNSUPPORTED);
+                return Disposition::Keep;
+            }
+            Compression::Pass { decode } => (None, decode),
+            Compression::Rewrite(r) => (Some(r), true),
+        };
+        let req = rewritten.as_ref().unwrap_or(req);
         match route(&view.snap, req, keys) {
             Route::Local { backend, .. } => {
                 let Some(group) = view.backends.get(usize::from(backend)) else {
@@ -100,7 +123,7 @@ impl Session {
                     return Disposition::Keep;
                 };
                 if !blocking {
-                    self.forward_to(group, req.wire_bytes()).await;
+                    self.forward_to(group, req.wire_bytes(), decode).await;
                 } else if self.watch.is_some() && self.owned_to(group.addr()).is_none() {
                     self.error("ERR a blocking command on another backend than the WATCHed keys is not supported by the proxy");
                 } else {
@@ -109,7 +132,7 @@ impl Session {
                     self.forward(&conn, Lane::Owned, req.wire_bytes()).await;
                 }
             }
-            Route::CrossSlot if !blocking && self.try_split(req).await => {}
+            Route::CrossSlot if !blocking && self.try_split(req, decode).await => {}
             // `numkeys` 0 (EVAL, FCALL...): any local backend runs it, or gives Redis' error.
             Route::NoKey(KeyError::NoKeys) if !view.backends.is_empty() => {
                 self.send_to_any(req.wire_bytes()).await
@@ -117,6 +140,31 @@ impl Session {
             other => self.reply_route_error(other, req),
         }
         Disposition::Keep
+    }
+
+    /// Applies the cluster's `compression_strategy` to a data command.
+    fn compression(&self, req: &Request, snap: &ClusterSnapshot, blocking: bool) -> Compression {
+        let name = req.arg(0).unwrap_or_default();
+        let strategy = snap.config.compression_strategy;
+        if strategy == CompressionStrategy::Disabled || blocking {
+            return Compression::Pass { decode: false };
+        }
+        match compress::effect(name) {
+            Effect::None => Compression::Pass { decode: false },
+            Effect::Read => Compression::Pass { decode: true },
+            Effect::Raw if strategy == CompressionStrategy::SetGetOnly => Compression::Refuse,
+            Effect::Raw => Compression::Pass { decode: false },
+            Effect::Write { first, step } => {
+                let Some(bytes) = compress::compress_request(req, first, step) else {
+                    return Compression::Pass { decode: true };
+                };
+                match request::parse(&bytes, &Limits::REQUEST) {
+                    Ok(Some(parsed)) => Compression::Rewrite(Request::new(bytes, parsed)),
+                    // why: we built these bytes; if they do not parse, send the original.
+                    _ => Compression::Pass { decode: true },
+                }
+            }
+        }
     }
 
     /// The reply for every route that does not reach a local backend.

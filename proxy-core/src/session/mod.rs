@@ -238,7 +238,12 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
                         replies.push(s.wait().await);
                     }
                     let parts: Vec<&[u8]> = replies.iter().map(|r| &r[..]).collect();
-                    out.push(merge::merge(m.kind, &parts, &m.pos, m.total));
+                    let merged = merge::merge(m.kind, &parts, &m.pos, m.total);
+                    if m.decode {
+                        out.push(crate::compress::decode_reply(&merged));
+                    } else {
+                        out.push(merged);
+                    }
                 }
                 Pending::Close => {
                     end = Some(false);

@@ -161,10 +161,13 @@ impl Session {
             }
             return self.reply_static(EXECABORT);
         }
+        let decode = self.shard.view().snap.config.compression_strategy
+            != control::model::CompressionStrategy::Disabled;
         if let (true, Some(conn)) = (m.started, owned) {
-            return self
-                .forward(&conn, Lane::Owned, Bytes::from_static(EXEC))
+            let slot = self
+                .send_on(&conn, Lane::Owned, Bytes::from_static(EXEC))
                 .await;
+            return self.push_reply(slot, decode);
         }
         if m.buffered.is_empty() {
             return self.reply_static(b"*0\r\n");

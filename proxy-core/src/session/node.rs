@@ -66,6 +66,7 @@ impl Session {
             parts,
             pos: Vec::new(),
             total: 0,
+            decode: false,
         })));
     }
 
@@ -73,7 +74,7 @@ impl Session {
     pub(super) async fn send_to_any(&mut self, bytes: Bytes) {
         let view = self.shard.view();
         match view.backends.first() {
-            Some(g) => self.forward_to(g, bytes).await,
+            Some(g) => self.forward_to(g, bytes, false).await,
             None => self.reply_static(fixed::CLUSTER_NOT_FOUND),
         }
     }

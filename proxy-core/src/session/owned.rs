@@ -135,9 +135,22 @@ impl Session {
         }
     }
 
-    /// Forwards a data command for `group`, queueing its reply in order.
-    pub(super) async fn forward_to(&mut self, group: &BackendGroup, req: Bytes) {
+    /// Forwards a data command for `group`, queueing its reply in order; `decode`: its reply
+    /// may hold compressed values ([`crate::compress`]).
+    pub(super) async fn forward_to(&mut self, group: &BackendGroup, req: Bytes, decode: bool) {
         let slot = self.send_for(group, req).await;
-        self.queue.push(Pending::Wait(slot));
+        self.push_reply(slot, decode);
+    }
+
+    /// Queues the reply in `slot`, decoding compressed values if `decode`.
+    pub(super) fn push_reply(&self, slot: Rc<ReplySlot>, decode: bool) {
+        if decode {
+            self.queue.push(Pending::Transform(
+                slot,
+                Box::new(crate::compress::decode_reply),
+            ));
+        } else {
+            self.queue.push(Pending::Wait(slot));
+        }
     }
 }

@@ -23,6 +23,8 @@ pub struct Merge {
     pub pos: Vec<Vec<usize>>,
     /// Number of keys.
     pub total: usize,
+    /// Decode compressed values in the merged reply.
+    pub decode: bool,
 }
 
 /// How `name` is split, if it can be: its merge kind and how many arguments go with each key.
@@ -51,7 +53,7 @@ struct Part {
 impl Session {
     /// Splits a cross-slot `req` if it is a splittable command whose slots are all local.
     /// Returns false (nothing queued) otherwise.
-    pub(super) async fn try_split(&mut self, req: &Request) -> bool {
+    pub(super) async fn try_split(&mut self, req: &Request, decode: bool) -> bool {
         let name = req.arg(0).unwrap_or_default();
         let Some((kind, width)) = splittable(name) else {
             return false;
@@ -97,6 +99,7 @@ impl Session {
             parts: slots,
             pos,
             total: nkeys,
+            decode,
         })));
         true
     }

@@ -102,7 +102,7 @@ pub fn compress_request(req: &Request, first: usize, step: usize) -> Option<Byte
             && (if step == 0 {
                 i == first
             } else {
-                (i - first) % step == 0
+                (i - first).is_multiple_of(step)
             })
     };
     let mut any = false;

@@ -10,6 +10,8 @@ fn json(i: usize) -> String {
     )
 }
 
+// why: a test helper: an unexpected reply is a failed test.
+#[allow(clippy::panic)]
 fn stored_len(r: &Proc, key: &str) -> i64 {
     match Client::connect(r.port).cmd(&["STRLEN", key]) {
         Value::Int(n) => n,

@@ -30,6 +30,8 @@ pub enum ProxyCmd {
     Command,
     /// `UMCTL <sub>`
     Umctl,
+    /// `UMFORWARD <hops> <command...>`: a request forwarded by a peer (active redirection).
+    Umforward,
     /// `AUTH password`
     Auth,
     /// `HELLO [protover [AUTH user pass] [SETNAME name]]`
@@ -143,6 +145,7 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"config" => Kind::Proxy(ProxyCmd::Config),
         b"command" => Kind::Proxy(ProxyCmd::Command),
         b"umctl" => Kind::Proxy(ProxyCmd::Umctl),
+        b"umforward" => Kind::Proxy(ProxyCmd::Umforward),
         b"auth" => Kind::Proxy(ProxyCmd::Auth),
         b"hello" => Kind::Proxy(ProxyCmd::Hello),
         b"multi" => Kind::Proxy(ProxyCmd::Multi),

@@ -65,6 +65,7 @@ impl Session {
             ProxyCmd::Command => self.command(req),
             ProxyCmd::Umctl if !self.control_authed => self.reply_static(fixed::NEED_AUTH),
             ProxyCmd::Umctl => return self.umctl(req).await,
+            ProxyCmd::Umforward => self.umforward(req).await,
         }
         Disposition::Keep
     }

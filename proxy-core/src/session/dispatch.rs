@@ -115,6 +115,7 @@ impl Session {
             Compression::Pass { decode } => (None, decode),
             Compression::Rewrite(r) => (Some(r), true),
         };
+        let orig = req;
         let req = rewritten.as_ref().unwrap_or(req);
         match route(&view.snap, req, keys) {
             Route::Local { backend, .. } => {
@@ -130,6 +131,12 @@ impl Session {
                     // why: a blocking command parks its connection; only the session's own.
                     let conn = self.own(group).await;
                     self.forward(&conn, Lane::Owned, req.wire_bytes()).await;
+                }
+            }
+            Route::Moved { peer, .. } if self.shard.config.active_redirection => {
+                match self.peer_group(&view, peer) {
+                    Some(g) => self.forward_peer(&g, orig, blocking).await,
+                    None => self.error("ERR internal: peer missing"),
                 }
             }
             Route::CrossSlot if !blocking && self.try_split(req, decode).await => {}

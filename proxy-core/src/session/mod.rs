@@ -14,6 +14,7 @@ mod merge;
 mod multi;
 mod node;
 mod owned;
+mod redirect;
 mod split;
 mod umctl;
 
@@ -97,6 +98,8 @@ pub struct Session {
     multi: Option<multi::Multi>,
     /// Slot of the WATCHed keys (the watch lives on the owned connection).
     watch: Option<u16>,
+    /// While serving `UMFORWARD n`: the `n` (hops still allowed).
+    hops_left: Option<u64>,
 }
 
 /// Serves one client connection until it closes.
@@ -124,6 +127,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         lane: owned::Lane::None,
         multi: None,
         watch: None,
+        hops_left: None,
     };
     futures_lite::future::zip(session.read_loop(r), write_loop(queue, w)).await;
     session.abandon_owned();

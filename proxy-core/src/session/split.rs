@@ -43,10 +43,10 @@ fn splittable(name: &[u8]) -> Option<(MergeKind, usize)> {
     }
 }
 
-/// One part: a slot, its backend and the key indices (0-based among the keys).
+/// One part: a slot, its owner and the key indices (0-based among the keys).
 struct Part {
     slot: u16,
-    backend: u16,
+    owner: Owner,
     keys: Vec<usize>,
 }
 
@@ -64,14 +64,21 @@ impl Session {
         for k in 0..nkeys {
             let key = req.arg(1 + k * width).unwrap_or_default();
             let slot = key_slot(key);
-            let Owner::Local(backend) = view.snap.table.owner(slot) else {
-                return false;
+            let owner = view.snap.table.owner(slot);
+            let usable = match owner {
+                Owner::Local(_) => true,
+                // why: in active redirection mode the client cannot split by itself.
+                Owner::Peer(_) => self.shard.config.active_redirection,
+                Owner::Unbound => false,
             };
+            if !usable {
+                return false;
+            }
             match parts.iter_mut().find(|p| p.slot == slot) {
                 Some(p) => p.keys.push(k),
                 None => parts.push(Part {
                     slot,
-                    backend,
+                    owner,
                     keys: vec![k],
                 }),
             }
@@ -79,19 +86,39 @@ impl Session {
         let mut slots = Vec::with_capacity(parts.len());
         let mut pos = Vec::with_capacity(parts.len());
         for p in parts {
-            let Some(group) = view.backends.get(usize::from(p.backend)) else {
+            let group = match p.owner {
+                Owner::Local(b) => view.backends.get(usize::from(b)).cloned(),
+                Owner::Peer(i) => self.peer_group(&view, i),
+                Owner::Unbound => None,
+            };
+            let Some(group) = group else {
                 self.reply_static(fixed::CLUSTER_NOT_FOUND);
                 return true;
             };
-            let mut out = Vec::with_capacity(64 + 32 * p.keys.len() * width);
-            compose::array_header(&mut out, 1 + p.keys.len() * width);
-            compose::bulk(&mut out, name);
-            for &k in &p.keys {
-                for j in 0..width {
-                    compose::bulk(&mut out, req.arg(1 + k * width + j).unwrap_or_default());
+            let args = std::iter::once(name).chain(p.keys.iter().flat_map(|&k| {
+                (0..width).map(move |j| req.arg(1 + k * width + j).unwrap_or_default())
+            }));
+            let n = 1 + p.keys.len() * width;
+            let bytes = match p.owner {
+                Owner::Local(_) => {
+                    let mut out = Vec::with_capacity(64 + 32 * n);
+                    compose::array_header(&mut out, n);
+                    for a in args {
+                        compose::bulk(&mut out, a);
+                    }
+                    Some(Bytes::from(out))
                 }
-            }
-            slots.push(self.send_for(group, Bytes::from(out)).await);
+                _ => self.peer_bytes(args, n),
+            };
+            let slot = match bytes {
+                Some(b) => self.send_for(&group, b).await,
+                None => {
+                    let s = ReplySlot::new();
+                    s.fill(Bytes::from_static(b"-ERR_TOO_MANY_REDIRECTIONS\r\n"));
+                    s
+                }
+            };
+            slots.push(slot);
             pos.push(p.keys);
         }
         self.queue.push(Pending::Merge(Box::new(Merge {

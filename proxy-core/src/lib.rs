@@ -35,5 +35,6 @@ pub mod server;
 pub mod session;
 pub mod shard;
 pub mod slot;
+pub mod slowlog;
 pub mod snapshot;
 pub mod sync;

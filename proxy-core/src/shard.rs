@@ -45,6 +45,8 @@ pub struct Control {
     pub slowlog_sample_rate: AtomicU64,
     /// One counter block per core.
     pub stats: Vec<CoreStats>,
+    /// The slow log.
+    pub slowlog: crate::slowlog::SlowLog,
 }
 
 impl Control {
@@ -55,6 +57,7 @@ impl Control {
             slowlog_log_slower_than: AtomicI64::new(config.slowlog_log_slower_than),
             slowlog_sample_rate: AtomicU64::new(config.slowlog_sample_rate),
             stats: (0..cores).map(|_| CoreStats::default()).collect(),
+            slowlog: crate::slowlog::SlowLog::default(),
         })
     }
 }
@@ -89,6 +92,7 @@ pub struct Shard {
     relay_groups: RefCell<HashMap<(String, u64), Rc<BackendGroup>>>,
     peers: RefCell<Vec<ConnectedSender<SnapshotMsg>>>,
     next_session: Cell<u64>,
+    sample_count: Cell<u64>,
 }
 
 /// How long SETCLUSTER waits for the other cores. why: they install within microseconds
@@ -112,6 +116,7 @@ impl Shard {
             relay_groups: RefCell::new(HashMap::new()),
             peers: RefCell::new(Vec::new()),
             next_session: Cell::new(0),
+            sample_count: Cell::new(0),
         })
     }
 
@@ -128,6 +133,22 @@ impl Shard {
     /// This core's counters.
     pub fn stats(&self) -> Option<&CoreStats> {
         self.control.stats.get(self.core)
+    }
+
+    /// True for 1 in `slowlog_sample_rate` requests (none while the log is disabled by a
+    /// negative `slowlog_log_slower_than`).
+    pub fn sample_slow(&self) -> bool {
+        if self.control.slowlog_log_slower_than.load(Ordering::Relaxed) < 0 {
+            return false;
+        }
+        let rate = self
+            .control
+            .slowlog_sample_rate
+            .load(Ordering::Relaxed)
+            .max(1);
+        let n = self.sample_count.get().wrapping_add(1);
+        self.sample_count.set(n);
+        n.is_multiple_of(rate)
     }
 
     /// A per-core session number, used to pick the session's backend connections.

@@ -275,3 +275,57 @@ fn blocked_client_disconnect_closes_its_connection() {
     assert_eq!(c.cmd(&["LPOP", "a"]), Value::bulk("x"));
     drop(t.r1);
 }
+
+#[test]
+fn slow_log_records_slow_commands() {
+    let t = two_local();
+    let mut c = Client::connect(t.p.port);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog_sample_rate", "1"]),
+        Value::ok()
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog_log_slower_than", "100000"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), Value::ok());
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "slowpoke"]), Value::ok());
+    assert_eq!(c.cmd(&["GET", "a"]), Value::Nil);
+    assert_eq!(c.cmd(&["BLPOP", "q", "0.3"]), Value::Nil);
+    assert_eq!(c.cmd(&["GET", "a"]), Value::Nil);
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Value::Int(1));
+    let Value::Array(entries) = c.cmd(&["SLOWLOG", "GET"]) else {
+        panic!()
+    };
+    let Value::Array(e) = &entries[0] else {
+        panic!()
+    };
+    assert_eq!(e.len(), 6);
+    let Value::Int(micros) = e[2] else { panic!() };
+    assert!(micros >= 290_000, "{micros}");
+    assert_eq!(
+        e[3],
+        Value::Array(vec![
+            Value::bulk("BLPOP"),
+            Value::bulk("q"),
+            Value::bulk("0.3")
+        ])
+    );
+    assert_eq!(e[5], Value::bulk("slowpoke"));
+    let Value::Array(um) = c.cmd(&["UMCTL", "SLOWLOG", "GET", "5"]) else {
+        panic!()
+    };
+    let Value::Array(fields) = &um[0] else {
+        panic!()
+    };
+    assert_eq!(fields.len(), 10);
+    assert!(fields[9].text().starts_with("command: BLPOP q 0.3"));
+    assert_eq!(c.cmd(&["UMCTL", "SLOWLOG", "RESET"]), Value::ok());
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Value::Int(0));
+    // Negative threshold: disabled.
+    c.cmd(&["CONFIG", "SET", "slowlog_log_slower_than", "-1"]);
+    assert_eq!(c.cmd(&["BLPOP", "q", "0.15"]), Value::Nil);
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Value::Int(0));
+    drop(t.r1);
+    drop(t.r2);
+}

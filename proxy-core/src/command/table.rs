@@ -30,6 +30,8 @@ pub enum ProxyCmd {
     Command,
     /// `UMCTL <sub>`
     Umctl,
+    /// `SLOWLOG GET [n] | LEN | RESET`: the proxy's slow log, in Redis' shapes.
+    Slowlog,
     /// `UMFORWARD <hops> <command...>`: a request forwarded by a peer (active redirection).
     Umforward,
     /// `AUTH password`
@@ -146,6 +148,7 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"command" => Kind::Proxy(ProxyCmd::Command),
         b"umctl" => Kind::Proxy(ProxyCmd::Umctl),
         b"umforward" => Kind::Proxy(ProxyCmd::Umforward),
+        b"slowlog" => Kind::Proxy(ProxyCmd::Slowlog),
         b"auth" => Kind::Proxy(ProxyCmd::Auth),
         b"hello" => Kind::Proxy(ProxyCmd::Hello),
         b"multi" => Kind::Proxy(ProxyCmd::Multi),
@@ -216,8 +219,8 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"brpoplpush" | b"blmove" => B_TWO,
         b"blmpop" | b"bzmpop" => B_NUM2,
         b"shutdown" | b"debug" | b"save" | b"bgsave" | b"bgrewriteaof" | b"swapdb" | b"move"
-        | b"migrate" | b"acl" | b"module" | b"failover" | b"latency" | b"slowlog" | b"sync"
-        | b"psync" | b"replicaof" | b"slaveof" | b"replconf" | b"role" => ADMIN,
+        | b"migrate" | b"acl" | b"module" | b"failover" | b"latency" | b"sync" | b"psync"
+        | b"replicaof" | b"slaveof" | b"replconf" | b"role" => ADMIN,
         _ => return None,
     })
 }

@@ -64,10 +64,44 @@ impl Session {
             ProxyCmd::Config => self.config(req).await,
             ProxyCmd::Command => self.command(req),
             ProxyCmd::Umctl if !self.control_authed => self.reply_static(fixed::NEED_AUTH),
+            ProxyCmd::Umctl if eq(req.arg(1), "slowlog") => self.slowlog(req, 2, true),
+            ProxyCmd::Slowlog => self.slowlog(req, 1, false),
             ProxyCmd::Umctl => return self.umctl(req).await,
             ProxyCmd::Umforward => self.umforward(req).await,
         }
         Disposition::Keep
+    }
+
+    /// `SLOWLOG GET [n] | LEN | RESET` (Redis' shapes) and `UMCTL SLOWLOG GET [n] | RESET`
+    /// (the original's); `at` is the index of the sub-command.
+    fn slowlog(&self, req: &Request, at: usize, umctl: bool) {
+        let log = &self.shard.control.slowlog;
+        let sub = req.arg(at);
+        if eq(sub, "get") {
+            let n = match req.arg(at + 1) {
+                None if umctl => Some(usize::MAX),
+                // why: Redis' default count.
+                None => Some(10),
+                Some(n) => std::str::from_utf8(n)
+                    .ok()
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .map(|n| if n < 0 { usize::MAX } else { n as usize }),
+            };
+            match n {
+                Some(n) if umctl => self.reply(Bytes::from(log.umctl_reply(n))),
+                Some(n) => self.reply(Bytes::from(log.get_reply(n))),
+                None => self.error("ERR value is out of range, must be positive"),
+            }
+        } else if eq(sub, "reset") {
+            log.reset();
+            self.reply_static(fixed::OK);
+        } else if eq(sub, "len") && !umctl {
+            let mut out = Vec::new();
+            compose::integer(&mut out, log.len() as i64);
+            self.reply(Bytes::from(out));
+        } else {
+            self.error("ERR unknown SLOWLOG subcommand; try GET, LEN or RESET");
+        }
     }
 
     fn cluster(&self, req: &Request) {

@@ -31,6 +31,7 @@ use glommio::net::TcpStream;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Client read chunk. why: 16 KiB holds a deep pipeline of small commands per read; bigger
@@ -57,10 +58,20 @@ pub enum Pending {
     Transform(Rc<ReplySlot>, Rewrite),
     /// The parts of a split multi-key command, merged when all are in.
     Merge(Box<split::Merge>),
+    /// A sampled request's reply was just gathered: log it if it was slow.
+    Slow(Box<SlowMark>),
     /// Close the connection after everything before it is written.
     Close,
     /// Exit the process after everything before it is written (UMCTL SHUTDOWN).
     Exit,
+}
+
+/// What the writer needs to log a sampled request.
+pub struct SlowMark {
+    start: std::time::Instant,
+    args: Vec<Vec<u8>>,
+    session: u64,
+    name: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -129,7 +140,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         watch: None,
         hops_left: None,
     };
-    futures_lite::future::zip(session.read_loop(r), write_loop(queue, w)).await;
+    futures_lite::future::zip(session.read_loop(r), write_loop(queue, w, shard.clone())).await;
     session.abandon_owned();
     if let Some(s) = shard.stats() {
         metrics::drop_one(&s.connections_open);
@@ -151,7 +162,17 @@ impl Session {
                         if let Some(s) = self.shard.stats() {
                             metrics::bump(&s.commands, 1);
                         }
-                        if self.dispatch(req).await == Disposition::Close {
+                        let mark = self.shard.sample_slow().then(|| SlowMark {
+                            start: std::time::Instant::now(),
+                            args: crate::slowlog::cut_args(req.args(), req.len()),
+                            session: self.client_id(),
+                            name: self.name.as_deref().unwrap_or_default().to_vec(),
+                        });
+                        let disposition = self.dispatch(req).await;
+                        if let Some(m) = mark {
+                            self.queue.push(Pending::Slow(Box::new(m)));
+                        }
+                        if disposition == Disposition::Close {
                             self.queue.push(Pending::Close);
                             return;
                         }
@@ -210,7 +231,7 @@ impl Session {
 }
 
 /// Sends replies in order; a batch of ready replies goes out in one write.
-async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
+async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
     let mut out = OutBuf::default();
     let ok = loop {
         // Gather every reply that is ready now, in order.
@@ -247,6 +268,15 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
                         out.push(crate::compress::decode_reply(&merged));
                     } else {
                         out.push(merged);
+                    }
+                }
+                Pending::Slow(m) => {
+                    let took = m.start.elapsed();
+                    let ctl = &shard.control;
+                    let limit = ctl.slowlog_log_slower_than.load(Ordering::Relaxed);
+                    if limit >= 0 && took.as_micros() >= limit as u128 {
+                        let cap = shard.config.slowlog_len as usize;
+                        ctl.slowlog.record(took, m.args, m.session, m.name, cap);
                     }
                 }
                 Pending::Close => {

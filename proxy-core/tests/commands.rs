@@ -95,6 +95,17 @@ fn connection_and_admin_commands() {
         })
         .collect();
     assert!(names.iter().any(|n| n == "get"));
+    assert_eq!(c.cmd(&["COMMAND", "COUNT"]), Value::Int(names.len() as i64));
+    let Value::Array(list) = c.cmd(&["COMMAND", "LIST"]) else {
+        panic!()
+    };
+    assert_eq!(list.len(), names.len());
+    assert!(list.contains(&Value::bulk("blpop")));
+    assert!(!list.contains(&Value::bulk("subscribe")));
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
+        Value::Array(vec![Value::bulk("a"), Value::bulk("b")])
+    );
     assert!(
         !names.iter().any(|n| n == "subscribe" || n == "publish"),
         "{names:?}"

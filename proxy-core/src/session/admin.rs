@@ -254,11 +254,30 @@ impl Session {
         }
     }
 
+    /// `COMMAND [INFO|COUNT|LIST|DOCS|GETKEYS|GETKEYSANDFLAGS]`: a backend's answer, with the
+    /// commands the proxy does not serve left out of the listings.
     fn command(&self, req: &Request) {
         let sub = req.arg(1);
-        if !(sub.is_none() || eq(sub, "info")) {
-            return self.error("ERR only COMMAND and COMMAND INFO are supported by the proxy");
-        }
+        let (bytes, rewrite): (Bytes, super::Rewrite) = if sub.is_none() || eq(sub, "info") {
+            (req.wire_bytes(), Box::new(filter_command_reply))
+        } else if eq(sub, "count") {
+            (
+                Bytes::from_static(b"*1\r\n$7\r\nCOMMAND\r\n"),
+                Box::new(|r: &[u8]| {
+                    let n = reply::array_elements(&filter_command_reply(r), &Limits::REPLY)
+                        .map_or(0, |e| e.len());
+                    let mut out = Vec::new();
+                    compose::integer(&mut out, n as i64);
+                    Bytes::from(out)
+                }),
+            )
+        } else if eq(sub, "list") {
+            (req.wire_bytes(), Box::new(filter_name_list))
+        } else if eq(sub, "docs") || eq(sub, "getkeys") || eq(sub, "getkeysandflags") {
+            (req.wire_bytes(), Box::new(Bytes::copy_from_slice))
+        } else {
+            return self.error("ERR unknown COMMAND subcommand");
+        };
         let view = self.shard.view();
         let conn = view
             .backends
@@ -268,12 +287,36 @@ impl Session {
             None => self.reply_static(fixed::CLUSTER_NOT_FOUND),
             Some(conn) => {
                 let slot = ReplySlot::new();
-                conn.send(req.wire_bytes(), slot.clone());
-                self.queue
-                    .push(Pending::Transform(slot, Box::new(filter_command_reply)));
+                conn.send(bytes, slot.clone());
+                self.queue.push(Pending::Transform(slot, rewrite));
             }
         }
     }
+}
+
+/// Keeps the names the proxy serves in a `COMMAND LIST` reply.
+fn filter_name_list(reply_bytes: &[u8]) -> Bytes {
+    let Some(elems) = reply::array_elements(reply_bytes, &Limits::REPLY) else {
+        return Bytes::copy_from_slice(reply_bytes);
+    };
+    let kept: Vec<&[u8]> = elems
+        .iter()
+        .filter_map(|&(s, e)| reply_bytes.get(s..e))
+        .filter(|el| {
+            bulk_payload(el).is_some_and(|n| {
+                matches!(
+                    lookup(n),
+                    Some(Kind::Data(_) | Kind::Blocking(_) | Kind::Proxy(_))
+                )
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(reply_bytes.len());
+    compose::array_header(&mut out, kept.len());
+    for k in kept {
+        out.extend_from_slice(k);
+    }
+    Bytes::from(out)
 }
 
 /// Drops from a `COMMAND` reply the entries of commands the proxy does not serve, keeping

@@ -169,6 +169,20 @@ fn node_level_commands_cover_every_local_backend() {
         Value::Array(vec![Value::Int(0)])
     );
 
+    // DEBUG: keyless sub-commands on every backend, keyed ones on the key's owner.
+    assert_eq!(c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]), Value::ok());
+    for k in ["a", "b"] {
+        assert!(c.cmd(&["DEBUG", "OBJECT", k]).text().contains("encoding:"));
+    }
+    // Inside a transaction a node-level command runs on the pinned backend.
+    assert_eq!(c.cmd(&["MULTI"]), Value::ok());
+    assert_eq!(c.cmd(&["SET", "a", "z"]), Value::Simple("QUEUED".into()));
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Simple("QUEUED".into()));
+    let Value::Array(r) = c.cmd(&["EXEC"]) else {
+        panic!()
+    };
+    assert_eq!(r[0], Value::ok());
+    assert!(matches!(r[1], Value::Int(_)));
     assert_eq!(c.cmd(&["FLUSHALL"]), Value::ok());
     assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(0));
     for r in [&r1, &r2] {

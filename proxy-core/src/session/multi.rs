@@ -72,8 +72,12 @@ impl Session {
             Some(Kind::Proxy(ProxyCmd::Watch)) => {
                 return self.error("ERR WATCH inside MULTI is not allowed")
             }
-            Some(Kind::Proxy(ProxyCmd::Ping | ProxyCmd::Echo)) => {
-                return self.queue_keyless(req).await
+            Some(Kind::Proxy(
+                ProxyCmd::Ping | ProxyCmd::Echo | ProxyCmd::Node | ProxyCmd::Config,
+            )) => {
+                // why: queued on the backend the transaction is pinned to, which answers for
+                // its own keyspace, as a Redis Cluster node does inside MULTI.
+                return self.queue_keyless(req).await;
             }
             Some(Kind::Data(keys) | Kind::Blocking(keys)) => {
                 let view = self.shard.view();

@@ -48,6 +48,8 @@ impl Session {
             && (eq(sub, "load") || eq(sub, "delete") || eq(sub, "flush") || eq(sub, "restore"))
         {
             self.fan_out(bytes, MergeKind::Same).await
+        } else if eq(name, "debug") {
+            self.debug(req).await
         } else {
             // TIME, LASTSAVE, SCRIPT/FUNCTION reads: any backend answers.
             self.send_to_any(bytes).await
@@ -76,6 +78,39 @@ impl Session {
         match view.backends.first() {
             Some(g) => self.forward_to(g, bytes, false).await,
             None => self.reply_static(fixed::CLUSTER_NOT_FOUND),
+        }
+    }
+
+    /// `DEBUG`: sub-commands about a key go to its owner; the others (SLEEP, RELOAD,
+    /// SET-ACTIVE-EXPIRE, QUICKLIST-PACKED-THRESHOLD, ...) to every local backend, which must
+    /// agree.
+    async fn debug(&mut self, req: &Request) {
+        const KEYED: [&str; 6] = [
+            "object",
+            "digest-value",
+            "listpack",
+            "quicklist",
+            "ziplist",
+            "stringmatch-len",
+        ];
+        let sub = req.arg(1);
+        if !KEYED.iter().any(|k| eq(sub, k)) {
+            return self.fan_out(req.wire_bytes(), MergeKind::Same).await;
+        }
+        let keys = crate::command::Keys::Range {
+            first: 2,
+            last: if eq(sub, "digest-value") { -1 } else { 2 },
+            step: 1,
+        };
+        let view = self.shard.view();
+        match crate::route::route(&view.snap, req, keys) {
+            crate::route::Route::Local { backend, .. } => {
+                match view.backends.get(usize::from(backend)) {
+                    Some(g) => self.forward_to(g, req.wire_bytes(), false).await,
+                    None => self.error("ERR internal: backend missing"),
+                }
+            }
+            other => self.reply_route_error(other, req),
         }
     }
 

@@ -91,7 +91,8 @@ fn keys_owned_by_a_peer_keep_crossslot() {
 
 #[test]
 fn node_level_commands_cover_every_local_backend() {
-    let (r1, r2) = (redis(), redis());
+    let debug = ["--enable-debug-command", "yes"];
+    let (r1, r2) = (redis_with(&debug), redis_with(&debug));
     let p = proxy();
     setcluster(
         &p,

@@ -47,6 +47,15 @@ impl Drop for Proc {
 }
 
 pub fn redis_on(port: u16) -> Proc {
+    redis_on_with(port, &[])
+}
+
+/// A redis-server with extra options (e.g. `--enable-debug-command yes`).
+pub fn redis_with(extra: &[&str]) -> Proc {
+    redis_on_with(free_port(), extra)
+}
+
+pub fn redis_on_with(port: u16, extra: &[&str]) -> Proc {
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -58,6 +67,7 @@ pub fn redis_on(port: u16) -> Proc {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

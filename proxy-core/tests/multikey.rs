@@ -108,6 +108,8 @@ fn node_level_commands_cover_every_local_backend() {
         assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Value::ok());
     }
     assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(50));
+    let ks = c.cmd(&["INFO", "keyspace"]).text();
+    assert!(ks.contains("db0:keys=50,expires=0,"), "{ks}");
     let Value::Array(keys) = c.cmd(&["KEYS", "k*"]) else {
         panic!()
     };

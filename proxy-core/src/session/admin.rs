@@ -60,6 +60,12 @@ impl Session {
             ProxyCmd::Reset => self.reset().await,
             ProxyCmd::Node => self.node(req).await,
             ProxyCmd::Cluster => self.cluster(req),
+            ProxyCmd::Info
+                if eq(req.arg(1), "keyspace") && !self.shard.view().backends.is_empty() =>
+            {
+                self.fan_out(req.wire_bytes(), super::merge::MergeKind::Keyspace)
+                    .await
+            }
             ProxyCmd::Info => self.reply(bulk(self.info_text().as_bytes())),
             ProxyCmd::Config => self.config(req).await,
             ProxyCmd::Command => self.command(req),

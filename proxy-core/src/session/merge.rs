@@ -20,6 +20,9 @@ pub enum MergeKind {
     Same,
     /// `RANDOMKEY`: the first reply that is not nil.
     FirstNonNil,
+    /// `INFO keyspace`: `dbN:keys=..,expires=..,avg_ttl=..` lines summed per db (avg_ttl
+    /// weighted by expires).
+    Keyspace,
     /// `SCRIPT EXISTS`: arrays of 0/1 combined element-wise with AND (a script is there only
     /// if every backend has it, so EVALSHA works wherever its keys land).
     AndArray,
@@ -103,6 +106,10 @@ pub fn merge(kind: MergeKind, parts: &[&[u8]], pos: &[Vec<usize>], total: usize)
                 None => Bytes::from_static(b"-ERR_CLUSTER_NOT_FOUND\r\n"),
             };
         }
+        MergeKind::Keyspace => {
+            let text = keyspace(parts);
+            compose::bulk(&mut out, text.as_bytes());
+        }
         MergeKind::Array => {
             let mut slots: Vec<Option<&[u8]>> = vec![None; total];
             for (p, positions) in parts.iter().zip(pos) {
@@ -128,6 +135,44 @@ pub fn merge(kind: MergeKind, parts: &[&[u8]], pos: &[Vec<usize>], total: usize)
         }
     }
     Bytes::from(out)
+}
+
+/// Sums the `# Keyspace` sections of several `INFO keyspace` replies.
+fn keyspace(parts: &[&[u8]]) -> String {
+    // db index -> (keys, expires, avg_ttl * expires)
+    let mut dbs: std::collections::BTreeMap<u64, (u64, u64, u128)> = Default::default();
+    for p in parts {
+        let text = String::from_utf8_lossy(p);
+        for line in text.lines() {
+            let Some((db, rest)) = line.trim().split_once(':') else {
+                continue;
+            };
+            let Some(n) = db.strip_prefix("db").and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            let (mut keys, mut expires, mut ttl) = (0u64, 0u64, 0u64);
+            for kv in rest.split(',') {
+                match kv.split_once('=') {
+                    Some(("keys", v)) => keys = v.parse().unwrap_or(0),
+                    Some(("expires", v)) => expires = v.parse().unwrap_or(0),
+                    Some(("avg_ttl", v)) => ttl = v.parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            let e = dbs.entry(n).or_default();
+            e.0 = e.0.saturating_add(keys);
+            e.1 = e.1.saturating_add(expires);
+            e.2 = e.2.saturating_add(u128::from(ttl) * u128::from(expires));
+        }
+    }
+    let mut out = String::from("# Keyspace\r\n");
+    for (db, (keys, expires, weighted)) in dbs {
+        let avg = weighted.checked_div(u128::from(expires)).unwrap_or(0);
+        out.push_str(&format!(
+            "db{db}:keys={keys},expires={expires},avg_ttl={avg}\r\n"
+        ));
+    }
+    out
 }
 
 fn unexpected() -> Bytes {
@@ -164,6 +209,14 @@ mod tests {
         assert_eq!(&m[..], b"-ERR down\r\n");
         let m = merge(MergeKind::Array, &[a], &[vec![0]], 1);
         assert!(m.starts_with(b"-ERR proxy"));
+        let k1: &[u8] = b"$48\r\n# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=100\r\n\r\n";
+        let k2: &[u8] = b"$12\r\n# Keyspace\r\n\r\n";
+        let k3: &[u8] = b"$48\r\n# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=300\r\n\r\n";
+        let m = merge(MergeKind::Keyspace, &[k1, k2, k3], &[], 0);
+        assert_eq!(
+            &m[..],
+            b"$46\r\n# Keyspace\r\ndb0:keys=5,expires=2,avg_ttl=200\r\n\r\n"
+        );
         let m = merge(MergeKind::Concat, &[a, b], &[], 0);
         assert_eq!(&m[..], b"*3\r\n$1\r\nx\r\n$-1\r\n$1\r\ny\r\n");
         let e: &[u8] = b"*2\r\n:1\r\n:1\r\n";

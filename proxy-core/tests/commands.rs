@@ -123,6 +123,12 @@ fn password_gates_data_commands_only() {
         Value::err("NOAUTH Authentication required.")
     );
     assert!(c.cmd(&["MULTI"]).text().starts_with("NOAUTH"));
+    assert!(c
+        .cmd(&["CONFIG", "SET", "maxmemory", "1"])
+        .text()
+        .starts_with("NOAUTH"));
+    assert!(c.cmd(&["SLOWLOG", "GET"]).text().starts_with("NOAUTH"));
+    assert!(c.cmd(&["DBSIZE"]).text().starts_with("NOAUTH"));
     assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
     assert_eq!(
         c.cmd(&["AUTH"]),

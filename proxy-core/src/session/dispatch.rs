@@ -34,7 +34,9 @@ pub fn name_for_error(name: &[u8]) -> String {
 }
 
 /// Whether `kind` may run before AUTH. why: Redis allows AUTH, HELLO, QUIT and RESET; the
-/// proxy's own answers (PING, CLUSTER, UMCTL for the coordinator) stay open as in the original.
+/// proxy's own answers (PING, CLUSTER, INFO, UMCTL for the coordinator) stay open as in the
+/// original. CONFIG (which now reaches the backends) and SLOWLOG (which shows arguments) are
+/// tightened, as spec 2.5 allows.
 fn needs_auth(kind: Option<Kind>) -> bool {
     matches!(
         kind,
@@ -49,6 +51,8 @@ fn needs_auth(kind: Option<Kind>) -> bool {
                         | ProxyCmd::Unwatch
                         | ProxyCmd::Client
                         | ProxyCmd::Node
+                        | ProxyCmd::Config
+                        | ProxyCmd::Slowlog
                 )
         )
     )

@@ -192,3 +192,28 @@ fn node_level_commands_cover_every_local_backend() {
         assert_eq!(Client::connect(r.port).cmd(&["DBSIZE"]), Value::Int(0));
     }
 }
+
+#[test]
+fn script_kill_reaches_a_busy_backend() {
+    let r = redis();
+    let p = proxy_with(&[("UNDERMOON_BACKEND_CONN_NUM", "1")]);
+    setcluster(&p, &format!("v2 1 NOFLAG db {} 1 0-16383", r.addr()));
+    let mut a = Client::connect(p.port);
+    let mut b = Client::connect(p.port);
+    assert_eq!(
+        a.cmd(&["CONFIG", "SET", "busy-reply-threshold", "100"]),
+        Value::ok()
+    );
+    assert_eq!(
+        b.cmd(&["SCRIPT", "KILL"]).text().split(' ').next(),
+        Some("NOTBUSY")
+    );
+    a.send_raw(&Client::encode(&["EVAL", "while true do end", "0"]))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    // One shared connection per core: B's KILL must not queue behind A's script.
+    assert_eq!(b.cmd(&["SCRIPT", "KILL"]), Value::ok());
+    assert!(a.read().unwrap().text().contains("killed"));
+    assert_eq!(a.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(b.cmd(&["GET", "x"]), Value::Nil);
+}

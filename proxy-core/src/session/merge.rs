@@ -18,6 +18,9 @@ pub enum MergeKind {
     /// `FLUSHALL`, `SCRIPT LOAD`, `CONFIG SET`...: every backend must give the same reply,
     /// which is the answer.
     Same,
+    /// `SCRIPT KILL`, `FUNCTION KILL`: `+OK` if any backend killed one, else the first reply
+    /// (`-NOTBUSY ...`).
+    AnyOk,
     /// `RANDOMKEY`: the first reply that is not nil.
     FirstNonNil,
     /// `INFO keyspace`: `dbN:keys=..,expires=..,avg_ttl=..` lines summed per db (avg_ttl
@@ -40,6 +43,12 @@ fn first_error<'a>(parts: &[&'a [u8]]) -> Option<&'a [u8]> {
 /// Merges `parts` (in split order); `pos[i]` lists where part `i`'s keys are in the request,
 /// counted from 0, and `total` is the number of keys.
 pub fn merge(kind: MergeKind, parts: &[&[u8]], pos: &[Vec<usize>], total: usize) -> Bytes {
+    if kind == MergeKind::AnyOk {
+        return match parts.iter().find(|p| **p == b"+OK\r\n").or(parts.first()) {
+            Some(p) => Bytes::copy_from_slice(p),
+            None => Bytes::from_static(b"-ERR_CLUSTER_NOT_FOUND\r\n"),
+        };
+    }
     if let Some(e) = first_error(parts) {
         return Bytes::copy_from_slice(e);
     }
@@ -106,6 +115,7 @@ pub fn merge(kind: MergeKind, parts: &[&[u8]], pos: &[Vec<usize>], total: usize)
                 None => Bytes::from_static(b"-ERR_CLUSTER_NOT_FOUND\r\n"),
             };
         }
+        MergeKind::AnyOk => out.extend_from_slice(b"+OK\r\n"),
         MergeKind::Keyspace => {
             let text = keyspace(parts);
             compose::bulk(&mut out, text.as_bytes());
@@ -217,6 +227,8 @@ mod tests {
             &m[..],
             b"$46\r\n# Keyspace\r\ndb0:keys=5,expires=2,avg_ttl=200\r\n\r\n"
         );
+        let m = merge(MergeKind::AnyOk, &[b"-NOTBUSY x\r\n", b"+OK\r\n"], &[], 0);
+        assert_eq!(&m[..], b"+OK\r\n");
         let m = merge(MergeKind::Concat, &[a, b], &[], 0);
         assert_eq!(&m[..], b"*3\r\n$1\r\nx\r\n$-1\r\n$1\r\ny\r\n");
         let e: &[u8] = b"*2\r\n:1\r\n:1\r\n";

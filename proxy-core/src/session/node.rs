@@ -42,6 +42,8 @@ impl Session {
             self.scan(req).await
         } else if eq(name, "script") && (eq(sub, "load") || eq(sub, "flush")) {
             self.fan_out(bytes, MergeKind::Same).await
+        } else if (eq(name, "script") || eq(name, "function")) && eq(sub, "kill") {
+            self.kill_scripts(bytes)
         } else if eq(name, "script") && eq(sub, "exists") {
             self.fan_out(bytes, MergeKind::AndArray).await
         } else if eq(name, "function")
@@ -65,6 +67,33 @@ impl Session {
         }
         self.queue.push(Pending::Merge(Box::new(Merge {
             kind,
+            parts,
+            pos: Vec::new(),
+            total: 0,
+            decode: false,
+        })));
+    }
+
+    /// `SCRIPT KILL`/`FUNCTION KILL` on a fresh connection to every local backend. why: the
+    /// busy script may sit on this session's shared connection (sent by another session), and
+    /// a KILL queued behind it on that FIFO connection would never run.
+    fn kill_scripts(&mut self, bytes: Bytes) {
+        let view = self.shard.view();
+        let mut parts = Vec::with_capacity(view.backends.len());
+        for g in &view.backends {
+            let conn = g.dedicated(self.resp3);
+            let slot = crate::sync::ReplySlot::new();
+            conn.send(bytes.clone(), slot.clone());
+            let done = slot.clone();
+            glommio::spawn_local(async move {
+                done.filled().await;
+                conn.close();
+            })
+            .detach();
+            parts.push(slot);
+        }
+        self.queue.push(Pending::Merge(Box::new(Merge {
+            kind: MergeKind::AnyOk,
             parts,
             pos: Vec::new(),
             total: 0,

@@ -152,7 +152,7 @@ impl Session {
             view.snap.name,
             view.snap.epoch,
         );
-        let (mut open, mut total, mut cmds) = (0, 0, 0);
+        let (mut open, mut total, mut cmds, mut blocked) = (0, 0, 0, 0);
         let mut per_core = String::new();
         for (i, c) in ctl.stats.iter().enumerate() {
             let (o, t, n) = (
@@ -160,6 +160,7 @@ impl Session {
                 metrics::read(&c.connections_total),
                 metrics::read(&c.commands),
             );
+            blocked += metrics::read(&c.blocked);
             open += o;
             total += t;
             cmds += n;
@@ -169,7 +170,7 @@ impl Session {
             ));
         }
         s.push_str(&format!(
-            "connected_clients:{open}\r\ntotal_connections_received:{total}\r\n\
+            "connected_clients:{open}\r\nblocked_clients:{blocked}\r\ntotal_connections_received:{total}\r\n\
              total_commands_processed:{cmds}\r\n"
         ));
         s.push_str(&per_core);

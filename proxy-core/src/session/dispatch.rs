@@ -134,7 +134,9 @@ impl Session {
                 } else {
                     // why: a blocking command parks its connection; only the session's own.
                     let conn = self.own(group).await;
-                    self.forward(&conn, Lane::Owned, req.wire_bytes()).await;
+                    let slot = self.send_on(&conn, Lane::Owned, req.wire_bytes()).await;
+                    self.count_blocked(&slot);
+                    self.queue.push(super::Pending::Wait(slot));
                 }
             }
             Route::Moved { peer, .. } if self.shard.config.active_redirection => {

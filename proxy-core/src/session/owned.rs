@@ -100,6 +100,25 @@ impl Session {
         }
     }
 
+    /// Counts the session as blocked (INFO `blocked_clients`) until `slot` is filled.
+    pub(super) fn count_blocked(&self, slot: &Rc<ReplySlot>) {
+        if slot.is_filled() {
+            return;
+        }
+        let shard = self.shard.clone();
+        let slot = slot.clone();
+        if let Some(s) = shard.stats() {
+            crate::metrics::bump(&s.blocked, 1);
+        }
+        glommio::spawn_local(async move {
+            slot.filled().await;
+            if let Some(s) = shard.stats() {
+                crate::metrics::drop_one(&s.blocked);
+            }
+        })
+        .detach();
+    }
+
     /// Forwards `req` on `conn` of kind `lane`, queueing its reply in order.
     pub(super) async fn forward(&mut self, conn: &BackendConn, lane: Lane, req: Bytes) {
         let slot = self.send_on(conn, lane, req).await;

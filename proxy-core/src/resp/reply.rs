@@ -157,6 +157,14 @@ mod tests {
     }
 
     #[test]
+    fn deep_script_replies_pass() {
+        // A Lua table that contains itself: Redis nests ~8000 levels, then an error.
+        let mut v = b"*1\r\n".repeat(7995);
+        v.extend_from_slice(b"-ERR reached lua stack limit\r\n");
+        assert_eq!(scan(&v, &Limits::REPLY), Ok(Some(v.len())));
+    }
+
+    #[test]
     fn limits() {
         let l = Limits {
             max_depth: 2,

@@ -5,7 +5,7 @@
 
 use super::owned::Lane;
 use super::Session;
-use crate::command::{lookup, xread_blocks, KeyError, Kind, ProxyCmd};
+use crate::command::{lookup, xread_blocks, KeyError, Keys, Kind, ProxyCmd};
 use crate::compress::{self, Effect};
 use crate::errors::{fixed, Disposition};
 use crate::resp::compose;
@@ -146,6 +146,13 @@ impl Session {
                 }
             }
             Route::CrossSlot if !blocking && self.try_split(req, decode).await => {}
+            // A bad `numkeys` (negative, not a number, more than the arguments): the command
+            // cannot run anywhere; a backend gives Redis' exact error.
+            Route::NoKey(KeyError::WrongArity)
+                if matches!(keys, Keys::NumKeys { .. }) && !view.backends.is_empty() =>
+            {
+                self.send_to_any(req.wire_bytes()).await
+            }
             // `numkeys` 0 (EVAL, FCALL...): any local backend runs it, or gives Redis' error.
             Route::NoKey(KeyError::NoKeys) if !view.backends.is_empty() => {
                 self.send_to_any(req.wire_bytes()).await

@@ -41,6 +41,10 @@ pub struct ProxyConfig {
     pub session_timeout: u64,
     pub backend_timeout: u64,
     pub password: Option<String>,
+    /// Ours: when set, `UMCTL` needs `AUTH <control_password>` on the connection first (see
+    /// docs/umctl.md). Unset: UMCTL is open, as in the original, whose coordinator never
+    /// authenticates.
+    pub control_password: Option<String>,
     pub active_redirection: bool,
     pub max_redirections: Option<u64>,
     pub default_redirection_address: String,
@@ -64,6 +68,7 @@ impl Default for ProxyConfig {
             session_timeout: 0,
             backend_timeout: 3000,
             password: None,
+            control_password: None,
             active_redirection: false,
             max_redirections: None,
             default_redirection_address: String::new(),
@@ -79,7 +84,7 @@ enum Ty {
     Bool,
 }
 
-const KEYS: [(&str, Ty); 18] = [
+const KEYS: [(&str, Ty); 19] = [
     ("address", Ty::Str),
     ("announce_address", Ty::Str),
     ("slowlog_len", Ty::Int),
@@ -94,6 +99,7 @@ const KEYS: [(&str, Ty); 18] = [
     ("session_timeout", Ty::Int),
     ("backend_timeout", Ty::Int),
     ("password", Ty::Str),
+    ("control_password", Ty::Str),
     ("active_redirection", Ty::Bool),
     ("max_redirections", Ty::Int),
     ("default_redirection_address", Ty::Str),
@@ -164,6 +170,9 @@ impl ProxyConfig {
         }
         if self.password.as_deref() == Some("") {
             self.password = None;
+        }
+        if self.control_password.as_deref() == Some("") {
+            self.control_password = None;
         }
         Ok(())
     }

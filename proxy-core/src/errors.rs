@@ -71,7 +71,9 @@ pub mod fixed {
     /// No cluster configured.
     pub const CLUSTER_NOT_FOUND: &[u8] = b"-ERR_CLUSTER_NOT_FOUND\r\n";
     /// Keys in several slots.
-    pub const MULTI_SLOTS: &[u8] = b"-ERR_MULTI_SLOTS slots of the keys are not the same\r\n";
+    /// why: Redis Cluster's own error, which cluster clients recognise (the original's
+    /// `ERR_MULTI_SLOTS` is not).
+    pub const MULTI_SLOTS: &[u8] = b"-CROSSSLOT Keys in request don't hash to the same slot\r\n";
     /// Epoch not newer.
     pub const OLD_EPOCH: &[u8] = b"-OLD_EPOCH\r\n";
     /// Local address not on this host.
@@ -94,14 +96,13 @@ pub mod fixed {
     pub const MISSING_MESSAGE: &[u8] = b"-Missing message\r\n";
     /// AUTH without a configured password.
     pub const NO_PASSWORD: &[u8] = b"-no password configured\r\n";
-    /// AUTH with the wrong password.
-    pub const INVALID_PASSWORD: &[u8] = b"-invalid password\r\n";
+    /// AUTH with the wrong password (Redis 6+ text).
+    pub const INVALID_PASSWORD: &[u8] =
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
     /// AUTH without argument.
     pub const MISSING_PASSWORD: &[u8] = b"-Missing password\r\n";
-    /// Data command before AUTH.
-    pub const NEED_AUTH: &[u8] = b"-Password not given by AUTH command\r\n";
-    /// HELLO, so RESP3 clients fall back to RESP2.
-    pub const HELLO: &[u8] = b"-ERR unknown command `hello`\r\n";
+    /// Data command before AUTH (Redis' text).
+    pub const NEED_AUTH: &[u8] = b"-NOAUTH Authentication required.\r\n";
 }
 
 #[cfg(test)]

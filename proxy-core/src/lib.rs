@@ -25,6 +25,7 @@
 pub mod backend;
 pub mod cluster_reply;
 pub mod command;
+pub mod compress;
 pub mod config;
 pub mod errors;
 pub mod io;
@@ -36,5 +37,6 @@ pub mod server;
 pub mod session;
 pub mod shard;
 pub mod slot;
+pub mod slowlog;
 pub mod snapshot;
 pub mod sync;

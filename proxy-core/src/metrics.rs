@@ -13,6 +13,8 @@ pub struct CoreStats {
     pub connections_open: AtomicU64,
     /// Commands received.
     pub commands: AtomicU64,
+    /// Sessions waiting on a blocking command now (INFO `blocked_clients`).
+    pub blocked: AtomicU64,
 }
 
 /// Adds `n` to a counter only its own core writes. why: a single writer needs no atomic

@@ -1,7 +1,7 @@
 //! Routing a data command: a pure function of the snapshot and the request.
 //!
 //! Contract (the order in which outcomes are decided):
-//! 1. keys cannot be found (arity, `numkeys` 0, XREAD BLOCK)      -> [`Route::NoKey`]
+//! 1. keys cannot be found (arity, `numkeys` 0)                 -> [`Route::NoKey`]
 //! 2. keys hash to different slots                                  -> [`Route::CrossSlot`]
 //! 3. the proxy has no cluster                                      -> [`Route::NoCluster`]
 //! 4. a local Redis owns the slot (whatever its migration tag)      -> [`Route::Local`]
@@ -36,7 +36,7 @@ pub enum Route {
     SlotUnbound(u16),
     /// No cluster configured: `-ERR_CLUSTER_NOT_FOUND` or MOVED to the default address.
     NoCluster(u16),
-    /// Keys in several slots: `-ERR_MULTI_SLOTS ...` (splitting comes later).
+    /// Keys in several slots: `-CROSSSLOT ...`, or split when every slot is local.
     CrossSlot,
     /// No key to route by.
     NoKey(KeyError),

@@ -47,6 +47,8 @@ pub struct Control {
     pub slowlog_sample_rate: AtomicU64,
     /// One counter block per core.
     pub stats: Vec<CoreStats>,
+    /// The slow log.
+    pub slowlog: crate::slowlog::SlowLog,
 }
 
 impl Control {
@@ -58,6 +60,7 @@ impl Control {
             slowlog_log_slower_than: AtomicI64::new(config.slowlog_log_slower_than),
             slowlog_sample_rate: AtomicU64::new(config.slowlog_sample_rate),
             stats: (0..cores).map(|_| CoreStats::default()).collect(),
+            slowlog: crate::slowlog::SlowLog::default(),
         })
     }
 }
@@ -69,6 +72,9 @@ pub struct CoreView {
     pub snap: Arc<ClusterSnapshot>,
     /// Backend group of each local address.
     pub backends: Vec<Rc<BackendGroup>>,
+    /// Connections to each peer proxy, indexed like the snapshot's peer list; empty unless
+    /// `active_redirection` is on.
+    pub peers: Vec<Rc<BackendGroup>>,
 }
 
 /// One core.
@@ -81,8 +87,15 @@ pub struct Shard {
     pub control: Arc<Control>,
     view: RefCell<Rc<CoreView>>,
     groups: RefCell<HashMap<String, Rc<BackendGroup>>>,
+    peer_groups: RefCell<HashMap<String, Rc<BackendGroup>>>,
+    /// Connections for re-forwarding a request that came with `UMFORWARD n`, one pool per
+    /// (peer, n). why: pipelined connections are FIFO; if the second hop shared the first
+    /// hop's connection, two proxies with disagreeing metadata would wait on each other's
+    /// queues until the backend timeout instead of reaching the hop limit.
+    relay_groups: RefCell<HashMap<(String, u64), Rc<BackendGroup>>>,
     peers: RefCell<Vec<ConnectedSender<SnapshotMsg>>>,
     next_session: Cell<u64>,
+    sample_count: Cell<u64>,
 }
 
 /// How long SETCLUSTER waits for the other cores. why: they install within microseconds
@@ -99,10 +112,14 @@ impl Shard {
             view: RefCell::new(Rc::new(CoreView {
                 snap: Arc::new(ClusterSnapshot::default()),
                 backends: Vec::new(),
+                peers: Vec::new(),
             })),
             groups: RefCell::new(HashMap::new()),
+            peer_groups: RefCell::new(HashMap::new()),
+            relay_groups: RefCell::new(HashMap::new()),
             peers: RefCell::new(Vec::new()),
             next_session: Cell::new(0),
+            sample_count: Cell::new(0),
         })
     }
 
@@ -119,6 +136,22 @@ impl Shard {
     /// This core's counters.
     pub fn stats(&self) -> Option<&CoreStats> {
         self.control.stats.get(self.core)
+    }
+
+    /// True for 1 in `slowlog_sample_rate` requests (none while the log is disabled by a
+    /// negative `slowlog_log_slower_than`).
+    pub fn sample_slow(&self) -> bool {
+        if self.control.slowlog_log_slower_than.load(Ordering::Relaxed) < 0 {
+            return false;
+        }
+        let rate = self
+            .control
+            .slowlog_sample_rate
+            .load(Ordering::Relaxed)
+            .max(1);
+        let n = self.sample_count.get().wrapping_add(1);
+        self.sample_count.set(n);
+        n.is_multiple_of(rate)
     }
 
     /// A per-core session number, used to pick the session's backend connections.
@@ -149,7 +182,53 @@ impl Shard {
             g.close();
         }
         *self.groups.borrow_mut() = groups;
-        *self.view.borrow_mut() = Rc::new(CoreView { snap, backends });
+        let peers = self.install_peers(&snap, timeout);
+        *self.view.borrow_mut() = Rc::new(CoreView {
+            snap,
+            backends,
+            peers,
+        });
+    }
+
+    /// Pooled connections to the peer proxies, for active redirection.
+    fn install_peers(&self, snap: &ClusterSnapshot, timeout: Duration) -> Vec<Rc<BackendGroup>> {
+        let mut old = std::mem::take(&mut *self.peer_groups.borrow_mut());
+        let mut groups = HashMap::new();
+        let mut peers = Vec::new();
+        if self.config.active_redirection {
+            for (addr, _) in &snap.peer {
+                let g = old.remove(addr).unwrap_or_else(|| {
+                    BackendGroup::new(addr, self.config.backend_conn_num, timeout)
+                });
+                groups.insert(addr.clone(), g.clone());
+                peers.push(g);
+            }
+        }
+        for g in old.values() {
+            g.close();
+        }
+        *self.peer_groups.borrow_mut() = groups;
+        self.relay_groups.borrow_mut().retain(|(addr, _), g| {
+            let keep = snap.peer.iter().any(|(a, _)| a == addr);
+            if !keep {
+                g.close();
+            }
+            keep
+        });
+        peers
+    }
+
+    /// The pool for re-forwarding to `addr` a request that arrived with `hops` left.
+    pub fn relay_group(&self, addr: &str, hops: u64) -> Rc<BackendGroup> {
+        let key = (addr.to_string(), hops);
+        self.relay_groups
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| {
+                let timeout = Duration::from_millis(self.config.backend_timeout.max(1));
+                BackendGroup::new(addr, self.config.backend_conn_num, timeout)
+            })
+            .clone()
     }
 
     /// Installs `snap` here and on every other core, waiting (bounded) until they have.

@@ -12,7 +12,11 @@ use std::task::{Poll, Waker};
 #[derive(Debug, Default)]
 pub struct ReplySlot {
     value: RefCell<Option<Bytes>>,
-    waker: RefCell<Option<Waker>>,
+    /// Stays true after the writer took the value.
+    done: Cell<bool>,
+    /// The writer, and a session waiting for its earlier replies before it switches
+    /// connections (see `session::owned`). why: a `Vec`, as two tasks may wait.
+    wakers: RefCell<Vec<Waker>>,
 }
 
 impl ReplySlot {
@@ -30,23 +34,31 @@ impl ReplySlot {
             }
             *v = Some(reply);
         }
-        if let Some(w) = self.waker.borrow_mut().take() {
+        self.done.set(true);
+        for w in std::mem::take(&mut *self.wakers.borrow_mut()) {
             w.wake();
         }
     }
 
-    /// True once filled.
+    fn register(&self, w: &Waker) {
+        let mut ws = self.wakers.borrow_mut();
+        if !ws.iter().any(|x| x.will_wake(w)) {
+            ws.push(w.clone());
+        }
+    }
+
+    /// True once filled (also after the value was taken).
     pub fn is_filled(&self) -> bool {
-        self.value.borrow().is_some()
+        self.done.get()
     }
 
     /// Waits until filled, leaving the reply in place.
     pub async fn filled(&self) {
         poll_fn(|cx| {
-            if self.value.borrow().is_some() {
+            if self.done.get() {
                 Poll::Ready(())
             } else {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                self.register(cx.waker());
                 Poll::Pending
             }
         })
@@ -58,7 +70,7 @@ impl ReplySlot {
         poll_fn(|cx| match self.value.borrow_mut().take() {
             Some(v) => Poll::Ready(v),
             None => {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                self.register(cx.waker());
                 Poll::Pending
             }
         })

@@ -90,15 +90,21 @@ fn keys_come_from_the_command_table() {
         a.cmd(&["XREAD", "STREAMS", "a", "0"]),
         Value::err(&format!("MOVED 15495 {}", t.b.addr()))
     );
-    // A keyless command is refused, never routed by a random argument.
-    let keys = a.cmd(&["KEYS", "*"]).text();
-    assert!(keys.starts_with("ERR 'keys'"), "{keys}");
-    assert!(a.cmd(&["MULTI"]).text().contains("not supported"));
+    // A keyless command is never routed by a random argument: KEYS answers for A's own
+    // backend (which holds "b"), not for the owner of slot("*").
+    a.cmd(&["SET", "b", "1"]);
+    assert_eq!(a.cmd(&["KEYS", "*"]), Value::Array(vec![Value::bulk("b")]));
+    let publish = a.cmd(&["PUBLISH", "x", "y"]).text();
+    assert!(publish.starts_with("ERR 'publish'"), "{publish}");
     assert!(a.cmd(&["SUBSCRIBE", "x"]).text().contains("not supported"));
-    assert!(a.cmd(&["BLPOP", "b", "0"]).text().contains("not supported"));
+    // A blocking command on a foreign slot is redirected like any other.
+    assert_eq!(
+        a.cmd(&["BLPOP", "a", "0"]),
+        Value::err(&format!("MOVED 15495 {}", t.b.addr()))
+    );
     assert_eq!(
         a.cmd(&["MGET", "a", "b"]),
-        Value::err("ERR_MULTI_SLOTS slots of the keys are not the same")
+        Value::err("CROSSSLOT Keys in request don't hash to the same slot")
     );
     assert_eq!(
         a.cmd(&["MGET", "{b}1", "{b}2"]),

@@ -10,6 +10,7 @@ use crate::errors::{reply_for, BackendError, ProxyError};
 use crate::io::{split, OutBuf, ReadBuf, ReadHalf, WriteHalf};
 use crate::resp::{reply, Limits};
 use crate::sync::{Notify, ReplySlot};
+use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -33,10 +34,26 @@ enum State {
     Closed,
 }
 
+/// `HELLO 3`, sent first on every RESP3 connection. Its reply is dropped.
+const HELLO3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+
+/// How a connection is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnOpts {
+    /// Switch the connection to RESP3 (`HELLO 3`) before any request.
+    pub resp3: bool,
+    /// Owned by one session (MULTI, WATCH, blocking): never reconnected, because the state
+    /// it held is gone, and never timed out, because a blocking command may wait for ever.
+    pub dedicated: bool,
+}
+
 /// A pipelined backend connection.
 pub struct BackendConn {
     addr: String,
     timeout: Duration,
+    opts: ConnOpts,
+    /// Replies still to drop (the `HELLO 3` reply).
+    skip: Cell<u8>,
     state: Cell<State>,
     out: RefCell<OutBuf>,
     waiting: RefCell<VecDeque<Rc<ReplySlot>>>,
@@ -46,10 +63,12 @@ pub struct BackendConn {
 
 impl BackendConn {
     /// Creates the connection and spawns its task on the current core.
-    pub fn start(addr: String, timeout: Duration) -> Rc<Self> {
+    pub fn start(addr: String, timeout: Duration, opts: ConnOpts) -> Rc<Self> {
         let conn = Rc::new(Self {
             addr,
             timeout,
+            opts,
+            skip: Cell::new(0),
             state: Cell::new(State::Connecting),
             out: RefCell::new(OutBuf::default()),
             waiting: RefCell::new(VecDeque::new()),
@@ -78,6 +97,11 @@ impl BackendConn {
                 self.wake_writer.notify();
             }
         }
+    }
+
+    /// True once the connection is gone for good (closed, or a dedicated one that broke).
+    pub fn is_closed(&self) -> bool {
+        self.state.get() == State::Closed
     }
 
     /// Stops the connection for good.
@@ -112,6 +136,11 @@ async fn run(conn: Rc<BackendConn>) {
                 if conn.state.get() == State::Closed {
                     return;
                 }
+                if conn.opts.dedicated {
+                    conn.state.set(State::Closed);
+                    conn.fail_all(BackendError::ConnectFailed(conn.addr.clone()));
+                    return;
+                }
                 conn.state.set(State::Failed);
                 conn.fail_all(BackendError::ConnectFailed(conn.addr.clone()));
                 glommio::timer::sleep(backoff).await;
@@ -124,14 +153,31 @@ async fn run(conn: Rc<BackendConn>) {
         if conn.state.get() == State::Closed {
             return;
         }
+        let (r, mut w) = split(stream);
+        if conn.opts.resp3 {
+            // why: written before the writer task starts, so it precedes every request.
+            if w.write_all(HELLO3).await.is_err() {
+                conn.fail_all(BackendError::Broken);
+                if conn.opts.dedicated {
+                    conn.state.set(State::Closed);
+                    return;
+                }
+                continue;
+            }
+            conn.skip.set(1);
+        }
         conn.state.set(State::Up);
-        let (r, w) = split(stream);
         let _ = r.set_read_timeout(Some(conn.timeout.max(Duration::from_millis(10))));
         let err = futures_lite::future::or(reader(&conn, r), writer(&conn, w)).await;
         if conn.state.get() == State::Closed {
             return;
         }
         log::warn!("backend {}: connection lost: {err:?}", conn.addr);
+        if conn.opts.dedicated {
+            conn.state.set(State::Closed);
+            conn.fail_all(err);
+            return;
+        }
         conn.fail_all(err);
     }
 }
@@ -161,7 +207,8 @@ async fn reader(conn: &BackendConn, mut r: ReadHalf) -> BackendError {
             Ok(0) => return BackendError::Broken,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                let stalled = !conn.waiting.borrow().is_empty()
+                let stalled = !conn.opts.dedicated
+                    && !conn.waiting.borrow().is_empty()
                     && conn.last_progress.get().elapsed() >= conn.timeout;
                 if stalled {
                     return BackendError::Timeout;
@@ -175,6 +222,13 @@ async fn reader(conn: &BackendConn, mut r: ReadHalf) -> BackendError {
             match reply::scan(buf.data(), &Limits::REPLY) {
                 Ok(Some(len)) => {
                     let frame = buf.take(len);
+                    if conn.skip.get() > 0 {
+                        conn.skip.set(conn.skip.get() - 1);
+                        if frame.first() == Some(&b'-') {
+                            log::warn!("backend {}: HELLO 3 refused", conn.addr);
+                        }
+                        continue;
+                    }
                     let Some(slot) = conn.waiting.borrow_mut().pop_front() else {
                         // A reply nobody asked for: the stream is out of step; start over.
                         return BackendError::Broken;

@@ -1,36 +1,78 @@
 //! Backend Redis connections of one core: per address a group of `backend_conn_num`
-//! pipelined connections ([`conn`]). A session always uses the same member of a group
-//! (its id modulo the group size), so its commands reach Redis in the order it sent them.
+//! pipelined connections ([`conn`]) per protocol (RESP2, and RESP3 opened on first use). A
+//! session always uses the same member of a group (its id modulo the group size), so its
+//! commands reach Redis in the order it sent them. Sessions that need connection state get a
+//! dedicated connection of their own ([`BackendGroup::dedicated`]).
 
 pub mod conn;
 
-use conn::BackendConn;
+use conn::{BackendConn, ConnOpts};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 /// The connections of one core to one backend address.
 pub struct BackendGroup {
+    addr: String,
+    timeout: Duration,
+    size: usize,
     conns: Vec<Rc<BackendConn>>,
+    /// RESP3 connections. why: lazily, so RESP2-only deployments open no extra connections.
+    conns3: RefCell<Vec<Rc<BackendConn>>>,
 }
 
 impl BackendGroup {
     /// Opens (lazily, in background tasks) `n` connections to `addr`.
     pub fn new(addr: &str, n: usize, timeout: Duration) -> Rc<Self> {
-        let conns = (0..n.max(1))
-            .map(|_| BackendConn::start(addr.to_string(), timeout))
+        let size = n.max(1);
+        let conns = (0..size)
+            .map(|_| BackendConn::start(addr.to_string(), timeout, ConnOpts::default()))
             .collect();
-        Rc::new(Self { conns })
+        Rc::new(Self {
+            addr: addr.to_string(),
+            timeout,
+            size,
+            conns,
+            conns3: RefCell::new(Vec::new()),
+        })
     }
 
-    /// The connection used by session `session_id`.
-    pub fn for_session(&self, session_id: u64) -> Option<&Rc<BackendConn>> {
-        let n = self.conns.len() as u64;
-        self.conns.get((session_id % n.max(1)) as usize)
+    /// The backend address.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
-    /// Stops every connection; waiting requests get an error reply.
+    /// The shared connection used by session `session_id` for protocol 2 or 3.
+    pub fn for_session(&self, session_id: u64, resp3: bool) -> Option<Rc<BackendConn>> {
+        let i = (session_id % self.size as u64) as usize;
+        if !resp3 {
+            return self.conns.get(i).cloned();
+        }
+        let mut c3 = self.conns3.borrow_mut();
+        if c3.is_empty() {
+            let opts = ConnOpts {
+                resp3: true,
+                dedicated: false,
+            };
+            c3.extend(
+                (0..self.size).map(|_| BackendConn::start(self.addr.clone(), self.timeout, opts)),
+            );
+        }
+        c3.get(i).cloned()
+    }
+
+    /// A new connection owned by one session, closed by it when its state ends.
+    pub fn dedicated(&self, resp3: bool) -> Rc<BackendConn> {
+        let opts = ConnOpts {
+            resp3,
+            dedicated: true,
+        };
+        BackendConn::start(self.addr.clone(), self.timeout, opts)
+    }
+
+    /// Stops every shared connection; waiting requests get an error reply.
     pub fn close(&self) {
-        for c in &self.conns {
+        for c in self.conns.iter().chain(self.conns3.borrow().iter()) {
             c.close();
         }
     }

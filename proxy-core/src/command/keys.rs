@@ -48,8 +48,14 @@ pub enum KeyError {
     WrongArity,
     /// `numkeys` is 0: nothing to route by.
     NoKeys,
-    /// XREAD with BLOCK would park a shared backend connection.
-    Blocking,
+}
+
+/// True for `XREAD`/`XREADGROUP` with a `BLOCK` option before `STREAMS`: it blocks like BLPOP.
+pub fn xread_blocks(req: &Request) -> bool {
+    req.args()
+        .skip(1)
+        .take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS"))
+        .any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
 }
 
 impl KeyPlan {
@@ -116,9 +122,6 @@ impl Keys {
             Keys::Streams => {
                 let mut streams = None;
                 for (i, a) in req.args().enumerate().skip(1) {
-                    if a.eq_ignore_ascii_case(b"BLOCK") {
-                        return Err(KeyError::Blocking);
-                    }
                     if a.eq_ignore_ascii_case(b"STREAMS") {
                         streams = Some(i);
                         break;
@@ -204,9 +207,11 @@ mod tests {
             ["s1", "s2"]
         );
         assert_eq!(
-            keys(Keys::Streams, "xread block 0 streams s 0"),
-            Err(KeyError::Blocking)
+            keys(Keys::Streams, "xread block 0 streams s 0").unwrap(),
+            ["s"]
         );
+        assert!(xread_blocks(&req("xread block 0 streams s 0")));
+        assert!(!xread_blocks(&req("xread count 1 streams block 0")));
         assert_eq!(
             keys(Keys::Streams, "xread streams s"),
             Err(KeyError::WrongArity)

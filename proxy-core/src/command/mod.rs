@@ -4,5 +4,5 @@
 pub mod keys;
 pub mod table;
 
-pub use keys::{KeyError, KeyPlan, Keys};
+pub use keys::{xread_blocks, KeyError, KeyPlan, Keys};
 pub use table::{lookup, Kind, ProxyCmd};

@@ -30,10 +30,31 @@ pub enum ProxyCmd {
     Command,
     /// `UMCTL <sub>`
     Umctl,
+    /// `SLOWLOG GET [n] | LEN | RESET`: the proxy's slow log, in Redis' shapes.
+    Slowlog,
+    /// `UMFORWARD <hops> <command...>`: a request forwarded by a peer (active redirection).
+    Umforward,
     /// `AUTH password`
     Auth,
-    /// `HELLO`: refused so RESP3 clients fall back to RESP2.
+    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`
     Hello,
+    /// `MULTI`
+    Multi,
+    /// `EXEC`
+    Exec,
+    /// `DISCARD`
+    Discard,
+    /// `WATCH key...`
+    Watch,
+    /// `UNWATCH`
+    Unwatch,
+    /// `CLIENT <sub>` (per-session answers)
+    Client,
+    /// `RESET`
+    Reset,
+    /// Node-level keyless commands answered for this proxy's local backends together
+    /// (DBSIZE, KEYS, SCAN, FLUSHALL, SCRIPT, FUNCTION, ...).
+    Node,
 }
 
 /// What a command is to the proxy.
@@ -43,6 +64,9 @@ pub enum Kind {
     Proxy(ProxyCmd),
     /// Forwarded to the owner of its keys' slot.
     Data(Keys),
+    /// Blocking: forwarded by its keys on a backend connection the session owns, so a
+    /// shared connection is never parked.
+    Blocking(Keys),
     /// Refused with this reason (`-ERR <reason>`).
     Refused(&'static str),
 }
@@ -85,7 +109,20 @@ const KEYLESS: Kind =
     Kind::Refused("command has no key to route by; not supported by the proxy yet");
 const STATEFUL: Kind =
     Kind::Refused("command keeps connection state; not supported by the proxy yet");
-const BLOCKING: Kind = Kind::Refused("blocking commands are not supported by the proxy yet");
+/// BLPOP, BRPOP, BZPOPMIN, BZPOPMAX: keys then a timeout.
+const B_KEYS_TIMEOUT: Kind = Kind::Blocking(Keys::Range {
+    first: 1,
+    last: -2,
+    step: 1,
+});
+/// BRPOPLPUSH, BLMOVE: source and destination.
+const B_TWO: Kind = Kind::Blocking(Keys::Range {
+    first: 1,
+    last: 2,
+    step: 1,
+});
+/// BLMPOP, BZMPOP: timeout, numkeys, keys.
+const B_NUM2: Kind = Kind::Blocking(Keys::NumKeys { at: 2, also: 0 });
 const ADMIN: Kind =
     Kind::Refused("server administration commands are not available through the proxy");
 
@@ -110,8 +147,17 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"config" => Kind::Proxy(ProxyCmd::Config),
         b"command" => Kind::Proxy(ProxyCmd::Command),
         b"umctl" => Kind::Proxy(ProxyCmd::Umctl),
+        b"umforward" => Kind::Proxy(ProxyCmd::Umforward),
+        b"slowlog" => Kind::Proxy(ProxyCmd::Slowlog),
         b"auth" => Kind::Proxy(ProxyCmd::Auth),
         b"hello" => Kind::Proxy(ProxyCmd::Hello),
+        b"multi" => Kind::Proxy(ProxyCmd::Multi),
+        b"exec" => Kind::Proxy(ProxyCmd::Exec),
+        b"discard" => Kind::Proxy(ProxyCmd::Discard),
+        b"watch" => Kind::Proxy(ProxyCmd::Watch),
+        b"unwatch" => Kind::Proxy(ProxyCmd::Unwatch),
+        b"client" => Kind::Proxy(ProxyCmd::Client),
+        b"reset" => Kind::Proxy(ProxyCmd::Reset),
 
         // Strings, hashes, lists, sets, zsets, HLL, geo, streams, generic: one key first.
         b"get" | b"set" | b"setnx" | b"setex" | b"psetex" | b"getset" | b"getdel" | b"getex"
@@ -165,16 +211,16 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"xread" | b"xreadgroup" => Kind::Data(Keys::Streams),
 
         b"keys" | b"scan" | b"dbsize" | b"randomkey" | b"flushall" | b"flushdb" | b"time"
-        | b"lastsave" | b"script" | b"function" | b"publish" | b"spublish" | b"pubsub"
-        | b"lolwut" | b"wait" | b"waitaof" => KEYLESS,
-        b"multi" | b"exec" | b"discard" | b"watch" | b"unwatch" | b"subscribe" | b"psubscribe"
-        | b"ssubscribe" | b"unsubscribe" | b"punsubscribe" | b"sunsubscribe" | b"monitor"
-        | b"client" | b"reset" => STATEFUL,
-        b"blpop" | b"brpop" | b"brpoplpush" | b"blmove" | b"blmpop" | b"bzpopmin" | b"bzpopmax"
-        | b"bzmpop" => BLOCKING,
-        b"shutdown" | b"debug" | b"save" | b"bgsave" | b"bgrewriteaof" | b"swapdb" | b"move"
-        | b"migrate" | b"acl" | b"module" | b"failover" | b"latency" | b"slowlog" | b"sync"
-        | b"psync" | b"replicaof" | b"slaveof" | b"replconf" | b"role" => ADMIN,
+        | b"lastsave" | b"script" | b"function" | b"debug" => Kind::Proxy(ProxyCmd::Node),
+        b"publish" | b"spublish" | b"pubsub" | b"lolwut" | b"wait" | b"waitaof" => KEYLESS,
+        b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe"
+        | b"sunsubscribe" | b"monitor" => STATEFUL,
+        b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => B_KEYS_TIMEOUT,
+        b"brpoplpush" | b"blmove" => B_TWO,
+        b"blmpop" | b"bzmpop" => B_NUM2,
+        b"shutdown" | b"save" | b"bgsave" | b"bgrewriteaof" | b"swapdb" | b"move" | b"migrate"
+        | b"acl" | b"module" | b"failover" | b"latency" | b"sync" | b"psync" | b"replicaof"
+        | b"slaveof" | b"replconf" | b"role" => ADMIN,
         _ => return None,
     })
 }
@@ -187,9 +233,10 @@ mod tests {
     fn lookups() {
         assert_eq!(lookup(b"GeT"), Some(K1));
         assert_eq!(lookup(b"PING"), Some(Kind::Proxy(ProxyCmd::Ping)));
-        assert_eq!(lookup(b"keys"), Some(KEYLESS));
+        assert_eq!(lookup(b"keys"), Some(Kind::Proxy(ProxyCmd::Node)));
+        assert_eq!(lookup(b"wait"), Some(KEYLESS));
         assert_eq!(lookup(b"subscribe"), Some(STATEFUL));
-        assert_eq!(lookup(b"blpop"), Some(BLOCKING));
+        assert_eq!(lookup(b"blpop"), Some(B_KEYS_TIMEOUT));
         assert_eq!(lookup(b"nosuchcommand"), None);
         assert_eq!(lookup(&[b'a'; 100]), None);
         assert_eq!(lookup(b""), None);

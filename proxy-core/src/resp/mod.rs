@@ -11,7 +11,7 @@
 
 pub mod compose;
 mod limits;
-mod line;
+pub(crate) mod line;
 pub mod reply;
 pub mod request;
 

@@ -1,4 +1,4 @@
-//! Backend replies: find where one complete RESP2 value ends so it can be forwarded as the
+//! Backend replies: find where one complete RESP2 or RESP3 value ends so it can be forwarded as the
 //! backend's own bytes, without building a tree.
 //!
 //! Iterative (an explicit stack of "elements still expected"), so nesting costs no recursion
@@ -21,13 +21,15 @@ pub fn scan(buf: &[u8], lim: &Limits) -> Result<Option<usize>, ProtocolError> {
             return Ok(None);
         };
         match ty {
-            b'+' | b'-' | b':' => {
+            // Line types: RESP2 simple/error/integer; RESP3 null, double, boolean, big number.
+            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {
                 let Some(end) = find_crlf(buf, pos + 1, usize::MAX)? else {
                     return Ok(None);
                 };
                 pos = end + 2;
             }
-            b'$' => {
+            // Length-prefixed: bulk string; RESP3 blob error and verbatim string.
+            b'$' | b'!' | b'=' => {
                 let Some((len, start)) = header(buf, pos, "bulk")? else {
                     return Ok(None);
                 };
@@ -47,11 +49,18 @@ pub fn scan(buf: &[u8], lim: &Limits) -> Result<Option<usize>, ProtocolError> {
                     }
                 };
             }
-            b'*' => {
+            // Aggregates: array; RESP3 set and push (n values), map (n pairs), attribute (n
+            // pairs followed by the value they describe, counted as one more element).
+            b'*' | b'~' | b'>' | b'%' | b'|' => {
                 let Some((n, next)) = header(buf, pos, "multibulk")? else {
                     return Ok(None);
                 };
                 pos = next;
+                let n = match ty {
+                    b'%' => n.saturating_mul(2),
+                    b'|' => n.max(0).saturating_mul(2).saturating_add(1),
+                    _ => n,
+                };
                 if n > 0 {
                     if n as u64 > lim.max_array_len {
                         return Err(ProtocolError::TooBig("multibulk"));
@@ -122,6 +131,37 @@ mod tests {
         for cut in 0..nested.len() - 4 {
             assert_eq!(scan(&nested[..cut], &l), Ok(None));
         }
+    }
+
+    #[test]
+    fn resp3_values() {
+        let l = Limits::REPLY;
+        for v in [
+            &b"_\r\n"[..],
+            b",1.5\r\n",
+            b"#t\r\n",
+            b"(123\r\n",
+            b"!3\r\nerr\r\n",
+            b"=7\r\ntxt:abc\r\n",
+            b"%1\r\n+a\r\n:1\r\n",
+            b"~2\r\n:1\r\n:2\r\n",
+            b">2\r\n+a\r\n+b\r\n",
+            b"|1\r\n+k\r\n+v\r\n:5\r\n",
+            b"%0\r\n",
+        ] {
+            assert_eq!(scan(v, &l), Ok(Some(v.len())), "{v:?}");
+            for cut in 0..v.len() {
+                assert_eq!(scan(&v[..cut], &l), Ok(None));
+            }
+        }
+    }
+
+    #[test]
+    fn deep_script_replies_pass() {
+        // A Lua table that contains itself: Redis nests ~8000 levels, then an error.
+        let mut v = b"*1\r\n".repeat(7995);
+        v.extend_from_slice(b"-ERR reached lua stack limit\r\n");
+        assert_eq!(scan(&v, &Limits::REPLY), Ok(Some(v.len())));
     }
 
     #[test]

@@ -48,28 +48,65 @@ impl Session {
                 return Disposition::Close;
             }
             ProxyCmd::Ok => self.reply_static(fixed::OK),
-            ProxyCmd::Hello => self.reply_static(fixed::HELLO),
+            ProxyCmd::Hello => self.hello(req).await,
             ProxyCmd::Auth => self.auth(req),
+            ProxyCmd::Multi => self.multi().await,
+            // Outside a transaction (inside one, `super::multi` answers them).
+            ProxyCmd::Exec => self.error("ERR EXEC without MULTI"),
+            ProxyCmd::Discard => self.error("ERR DISCARD without MULTI"),
+            ProxyCmd::Watch => self.watch_cmd(req).await,
+            ProxyCmd::Unwatch => self.unwatch(req).await,
+            ProxyCmd::Client => self.client(req),
+            ProxyCmd::Reset => self.reset().await,
+            ProxyCmd::Node => self.node(req).await,
             ProxyCmd::Cluster => self.cluster(req),
+            ProxyCmd::Info
+                if eq(req.arg(1), "keyspace") && !self.shard.view().backends.is_empty() =>
+            {
+                self.fan_out(req.wire_bytes(), super::merge::MergeKind::Keyspace)
+                    .await
+            }
             ProxyCmd::Info => self.reply(bulk(self.info_text().as_bytes())),
-            ProxyCmd::Config => self.config(req),
+            ProxyCmd::Config => self.config(req).await,
             ProxyCmd::Command => self.command(req),
+            ProxyCmd::Umctl if !self.control_authed => self.reply_static(fixed::NEED_AUTH),
+            ProxyCmd::Umctl if eq(req.arg(1), "slowlog") => self.slowlog(req, 2, true),
+            ProxyCmd::Slowlog => self.slowlog(req, 1, false),
             ProxyCmd::Umctl => return self.umctl(req).await,
+            ProxyCmd::Umforward => self.umforward(req).await,
         }
         Disposition::Keep
     }
 
-    fn auth(&mut self, req: &Request) {
-        let Some(expected) = self.shard.config.password.as_deref() else {
-            return self.reply_static(fixed::NO_PASSWORD);
-        };
-        match req.arg(1) {
-            None => self.reply_static(fixed::MISSING_PASSWORD),
-            Some(p) if p == expected.as_bytes() => {
-                self.authed = true;
-                self.reply_static(fixed::OK)
+    /// `SLOWLOG GET [n] | LEN | RESET` (Redis' shapes) and `UMCTL SLOWLOG GET [n] | RESET`
+    /// (the original's); `at` is the index of the sub-command.
+    fn slowlog(&self, req: &Request, at: usize, umctl: bool) {
+        let log = &self.shard.control.slowlog;
+        let sub = req.arg(at);
+        if eq(sub, "get") {
+            let n = match req.arg(at + 1) {
+                None if umctl => Some(usize::MAX),
+                // why: Redis' default count.
+                None => Some(10),
+                Some(n) => std::str::from_utf8(n)
+                    .ok()
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .map(|n| if n < 0 { usize::MAX } else { n as usize }),
+            };
+            match n {
+                Some(n) if umctl => self.reply(Bytes::from(log.umctl_reply(n))),
+                Some(n) => self.reply(Bytes::from(log.get_reply(n))),
+                None => self.error("ERR value is out of range, must be positive"),
             }
-            Some(_) => self.reply_static(fixed::INVALID_PASSWORD),
+        } else if eq(sub, "reset") {
+            log.reset();
+            self.reply_static(fixed::OK);
+        } else if eq(sub, "len") && !umctl {
+            let mut out = Vec::new();
+            compose::integer(&mut out, log.len() as i64);
+            self.reply(Bytes::from(out));
+        } else {
+            self.error("ERR unknown SLOWLOG subcommand; try GET, LEN or RESET");
         }
     }
 
@@ -115,7 +152,7 @@ impl Session {
             view.snap.name,
             view.snap.epoch,
         );
-        let (mut open, mut total, mut cmds) = (0, 0, 0);
+        let (mut open, mut total, mut cmds, mut blocked) = (0, 0, 0, 0);
         let mut per_core = String::new();
         for (i, c) in ctl.stats.iter().enumerate() {
             let (o, t, n) = (
@@ -123,6 +160,7 @@ impl Session {
                 metrics::read(&c.connections_total),
                 metrics::read(&c.commands),
             );
+            blocked += metrics::read(&c.blocked);
             open += o;
             total += t;
             cmds += n;
@@ -132,14 +170,17 @@ impl Session {
             ));
         }
         s.push_str(&format!(
-            "connected_clients:{open}\r\ntotal_connections_received:{total}\r\n\
+            "connected_clients:{open}\r\nblocked_clients:{blocked}\r\ntotal_connections_received:{total}\r\n\
              total_commands_processed:{cmds}\r\n"
         ));
         s.push_str(&per_core);
         s
     }
 
-    fn config(&self, req: &Request) {
+    /// `CONFIG GET|SET` of a proxy field (the spec's underscore names) is answered here; any
+    /// other parameter belongs to the backends: GET asks one, SET and RESETSTAT go to every
+    /// local backend and succeed only if all do.
+    async fn config(&mut self, req: &Request) {
         let cfg = &self.shard.config;
         let ctl = &self.shard.control;
         let sub = req.arg(1);
@@ -168,13 +209,18 @@ impl Session {
                 "max_redirections" => cfg
                     .max_redirections
                     .map_or("none".to_string(), |m| m.to_string()),
-                _ => {
+                _ if self.shard.view().backends.is_empty() => {
                     let msg = format!("config field {field} not found");
                     return self.error(&msg);
                 }
+                _ => return self.send_to_any(req.wire_bytes()).await,
             };
             let mut out = Vec::new();
-            compose::array_header(&mut out, 2);
+            if self.resp3 {
+                out.extend_from_slice(b"%1\r\n");
+            } else {
+                compose::array_header(&mut out, 2);
+            }
             compose::bulk(&mut out, field.as_bytes());
             compose::bulk(&mut out, value.as_bytes());
             self.reply(Bytes::from(out));
@@ -201,29 +247,83 @@ impl Session {
                 "address" | "announce_address" | "announce_host" | "slowlog_len"
                 | "thread_number" | "backend_conn_num" | "active_redirection"
                 | "max_redirections" | "password" => self.error("ReadonlyField"),
-                _ => self.error("FieldNotFound"),
+                _ if self.shard.view().backends.is_empty() => self.error("FieldNotFound"),
+                _ => {
+                    self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
+                        .await
+                }
             }
+        } else if eq(sub, "resetstat") && !self.shard.view().backends.is_empty() {
+            self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
+                .await
         } else {
             self.error("invalid config sub-command");
         }
     }
 
+    /// `COMMAND [INFO|COUNT|LIST|DOCS|GETKEYS|GETKEYSANDFLAGS]`: a backend's answer, with the
+    /// commands the proxy does not serve left out of the listings.
     fn command(&self, req: &Request) {
         let sub = req.arg(1);
-        if !(sub.is_none() || eq(sub, "info")) {
-            return self.error("ERR only COMMAND and COMMAND INFO are supported by the proxy");
-        }
+        let (bytes, rewrite): (Bytes, super::Rewrite) = if sub.is_none() || eq(sub, "info") {
+            (req.wire_bytes(), Box::new(filter_command_reply))
+        } else if eq(sub, "count") {
+            (
+                Bytes::from_static(b"*1\r\n$7\r\nCOMMAND\r\n"),
+                Box::new(|r: &[u8]| {
+                    let n = reply::array_elements(&filter_command_reply(r), &Limits::REPLY)
+                        .map_or(0, |e| e.len());
+                    let mut out = Vec::new();
+                    compose::integer(&mut out, n as i64);
+                    Bytes::from(out)
+                }),
+            )
+        } else if eq(sub, "list") {
+            (req.wire_bytes(), Box::new(filter_name_list))
+        } else if eq(sub, "docs") || eq(sub, "getkeys") || eq(sub, "getkeysandflags") {
+            (req.wire_bytes(), Box::new(Bytes::copy_from_slice))
+        } else {
+            return self.error("ERR unknown COMMAND subcommand");
+        };
         let view = self.shard.view();
-        let conn = view.backends.first().and_then(|g| g.for_session(self.id));
+        let conn = view
+            .backends
+            .first()
+            .and_then(|g| g.for_session(self.id, self.resp3));
         match conn {
             None => self.reply_static(fixed::CLUSTER_NOT_FOUND),
             Some(conn) => {
                 let slot = ReplySlot::new();
-                conn.send(req.wire_bytes(), slot.clone());
-                self.queue.push(Pending::FilterCommand(slot));
+                conn.send(bytes, slot.clone());
+                self.queue.push(Pending::Transform(slot, rewrite));
             }
         }
     }
+}
+
+/// Keeps the names the proxy serves in a `COMMAND LIST` reply.
+fn filter_name_list(reply_bytes: &[u8]) -> Bytes {
+    let Some(elems) = reply::array_elements(reply_bytes, &Limits::REPLY) else {
+        return Bytes::copy_from_slice(reply_bytes);
+    };
+    let kept: Vec<&[u8]> = elems
+        .iter()
+        .filter_map(|&(s, e)| reply_bytes.get(s..e))
+        .filter(|el| {
+            bulk_payload(el).is_some_and(|n| {
+                matches!(
+                    lookup(n),
+                    Some(Kind::Data(_) | Kind::Blocking(_) | Kind::Proxy(_))
+                )
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(reply_bytes.len());
+    compose::array_header(&mut out, kept.len());
+    for k in kept {
+        out.extend_from_slice(k);
+    }
+    Bytes::from(out)
 }
 
 /// Drops from a `COMMAND` reply the entries of commands the proxy does not serve, keeping
@@ -242,7 +342,10 @@ pub fn filter_command_reply(reply_bytes: &[u8]) -> Bytes {
                 .and_then(bulk_payload);
             match name {
                 None => true,
-                Some(n) => matches!(lookup(n), Some(Kind::Data(_) | Kind::Proxy(_))),
+                Some(n) => matches!(
+                    lookup(n),
+                    Some(Kind::Data(_) | Kind::Blocking(_) | Kind::Proxy(_))
+                ),
             }
         })
         .collect();
@@ -268,7 +371,7 @@ mod tests {
 
     #[test]
     fn command_filter() {
-        let r = b"*3\r\n*2\r\n$3\r\nget\r\n:2\r\n*2\r\n$4\r\nkeys\r\n:2\r\n*-1\r\n";
+        let r = b"*3\r\n*2\r\n$3\r\nget\r\n:2\r\n*2\r\n$4\r\nsync\r\n:2\r\n*-1\r\n";
         assert_eq!(
             &filter_command_reply(r)[..],
             b"*2\r\n*2\r\n$3\r\nget\r\n:2\r\n*-1\r\n"

@@ -8,7 +8,14 @@
 //! ```
 
 mod admin;
+mod client;
 mod dispatch;
+mod merge;
+mod multi;
+mod node;
+mod owned;
+mod redirect;
+mod split;
 mod umctl;
 
 use crate::errors::{reply_for, Disposition, ProxyError};
@@ -24,6 +31,7 @@ use glommio::net::TcpStream;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Client read chunk. why: 16 KiB holds a deep pipeline of small commands per read; bigger
@@ -37,18 +45,33 @@ const MAX_REQUEST_BUF: usize = 1024 * 1024 * 1024;
 /// Output bytes gathered before a write. why: one write per batch of ready replies.
 const WRITE_BATCH: usize = 64 * 1024;
 
+/// Rewrites a backend reply into the client's reply.
+pub type Rewrite = Box<dyn FnOnce(&[u8]) -> Bytes>;
+
 /// A reply the writer will send, in request order.
 pub enum Pending {
     /// Already known.
     Ready(Bytes),
     /// Filled by a backend.
     Wait(Rc<ReplySlot>),
-    /// A backend `COMMAND` reply to filter before sending.
-    FilterCommand(Rc<ReplySlot>),
+    /// A backend reply rewritten before sending (a filtered `COMMAND`, a `SCAN` cursor).
+    Transform(Rc<ReplySlot>, Rewrite),
+    /// The parts of a split multi-key command, merged when all are in.
+    Merge(Box<split::Merge>),
+    /// A sampled request's reply was just gathered: log it if it was slow.
+    Slow(Box<SlowMark>),
     /// Close the connection after everything before it is written.
     Close,
     /// Exit the process after everything before it is written (UMCTL SHUTDOWN).
     Exit,
+}
+
+/// What the writer needs to log a sampled request.
+pub struct SlowMark {
+    start: std::time::Instant,
+    args: Vec<Vec<u8>>,
+    session: u64,
+    name: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -71,7 +94,23 @@ pub struct Session {
     shard: Rc<Shard>,
     id: u64,
     authed: bool,
+    /// UMCTL allowed: no `control_password`, or the connection sent it with AUTH.
+    control_authed: bool,
     queue: Rc<Queue>,
+    /// `HELLO 3` was accepted: backend replies come from RESP3 connections.
+    resp3: bool,
+    /// `CLIENT SETNAME`.
+    name: Option<Bytes>,
+    /// The backend connection this session owns, if any.
+    owned: Option<owned::Owned>,
+    /// Which kind of connection the last forwarded command used.
+    lane: owned::Lane,
+    /// Open transaction.
+    multi: Option<multi::Multi>,
+    /// Slot of the WATCHed keys (the watch lives on the owned connection).
+    watch: Option<u16>,
+    /// While serving `UMFORWARD n`: the `n` (hops still allowed).
+    hops_left: Option<u64>,
 }
 
 /// Serves one client connection until it closes.
@@ -90,10 +129,19 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let mut session = Session {
         id: shard.next_session_id(),
         authed: shard.config.password.is_none(),
+        control_authed: shard.config.control_password.is_none(),
         queue: queue.clone(),
         shard: shard.clone(),
+        resp3: false,
+        name: None,
+        owned: None,
+        lane: owned::Lane::None,
+        multi: None,
+        watch: None,
+        hops_left: None,
     };
-    futures_lite::future::zip(session.read_loop(r), write_loop(queue, w)).await;
+    futures_lite::future::zip(session.read_loop(r), write_loop(queue, w, shard.clone())).await;
+    session.abandon_owned();
     if let Some(s) = shard.stats() {
         metrics::drop_one(&s.connections_open);
     }
@@ -114,7 +162,17 @@ impl Session {
                         if let Some(s) = self.shard.stats() {
                             metrics::bump(&s.commands, 1);
                         }
-                        if self.dispatch(req).await == Disposition::Close {
+                        let mark = self.shard.sample_slow().then(|| SlowMark {
+                            start: std::time::Instant::now(),
+                            args: crate::slowlog::cut_args(req.args(), req.len()),
+                            session: self.client_id(),
+                            name: self.name.as_deref().unwrap_or_default().to_vec(),
+                        });
+                        let disposition = self.dispatch(req).await;
+                        if let Some(m) = mark {
+                            self.queue.push(Pending::Slow(Box::new(m)));
+                        }
+                        if disposition == Disposition::Close {
                             self.queue.push(Pending::Close);
                             return;
                         }
@@ -136,14 +194,22 @@ impl Session {
                 return;
             }
             match buf.read_from(&mut r).await {
-                Ok(0) => break,
+                Ok(0) => {
+                    // why: the client is gone; a command blocked on the owned connection
+                    // must not keep it (and this session) alive.
+                    self.abandon_owned();
+                    break;
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                     if self.queue.items.borrow().is_empty() {
                         break;
                     }
                 }
-                Err(_) => break,
+                Err(_) => {
+                    self.abandon_owned();
+                    break;
+                }
             }
         }
         self.queue.push(Pending::Close);
@@ -165,7 +231,7 @@ impl Session {
 }
 
 /// Sends replies in order; a batch of ready replies goes out in one write.
-async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
+async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
     let mut out = OutBuf::default();
     let ok = loop {
         // Gather every reply that is ready now, in order.
@@ -175,7 +241,8 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
                 let mut items = queue.items.borrow_mut();
                 let ready = match items.front() {
                     None => false,
-                    Some(Pending::Wait(s) | Pending::FilterCommand(s)) => s.is_filled(),
+                    Some(Pending::Wait(s) | Pending::Transform(s, _)) => s.is_filled(),
+                    Some(Pending::Merge(m)) => m.parts.iter().all(|s| s.is_filled()),
                     Some(_) => true,
                 };
                 if ready && out.len() < WRITE_BATCH {
@@ -189,7 +256,29 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
             match p {
                 Pending::Ready(b) => out.push(b),
                 Pending::Wait(s) => out.push(s.wait().await),
-                Pending::FilterCommand(s) => out.push(admin::filter_command_reply(&s.wait().await)),
+                Pending::Transform(s, f) => out.push(f(&s.wait().await)),
+                Pending::Merge(m) => {
+                    let mut replies = Vec::with_capacity(m.parts.len());
+                    for s in &m.parts {
+                        replies.push(s.wait().await);
+                    }
+                    let parts: Vec<&[u8]> = replies.iter().map(|r| &r[..]).collect();
+                    let merged = merge::merge(m.kind, &parts, &m.pos, m.total);
+                    if m.decode {
+                        out.push(crate::compress::decode_reply(&merged));
+                    } else {
+                        out.push(merged);
+                    }
+                }
+                Pending::Slow(m) => {
+                    let took = m.start.elapsed();
+                    let ctl = &shard.control;
+                    let limit = ctl.slowlog_log_slower_than.load(Ordering::Relaxed);
+                    if limit >= 0 && took.as_micros() >= limit as u128 {
+                        let cap = shard.config.slowlog_len as usize;
+                        ctl.slowlog.record(took, m.args, m.session, m.name, cap);
+                    }
+                }
                 Pending::Close => {
                     end = Some(false);
                     break;
@@ -214,7 +303,8 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf) {
         }
         // Wait for the head of the queue: a new item, or the backend reply it waits for.
         let head = queue.items.borrow().front().and_then(|p| match p {
-            Pending::Wait(s) | Pending::FilterCommand(s) => Some(s.clone()),
+            Pending::Wait(s) | Pending::Transform(s, _) => Some(s.clone()),
+            Pending::Merge(m) => m.parts.iter().find(|s| !s.is_filled()).cloned(),
             _ => None,
         });
         match head {

@@ -47,6 +47,15 @@ impl Drop for Proc {
 }
 
 pub fn redis_on(port: u16) -> Proc {
+    redis_on_with(port, &[])
+}
+
+/// A redis-server with extra options (e.g. `--enable-debug-command yes`).
+pub fn redis_with(extra: &[&str]) -> Proc {
+    redis_on_with(free_port(), extra)
+}
+
+pub fn redis_on_with(port: u16, extra: &[&str]) -> Proc {
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -58,6 +67,7 @@ pub fn redis_on(port: u16) -> Proc {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -112,6 +122,10 @@ pub enum Value {
     Bulk(Vec<u8>),
     Nil,
     Array(Vec<Value>),
+    /// RESP3 map.
+    Map(Vec<(Value, Value)>),
+    /// RESP3 boolean.
+    Bool(bool),
 }
 
 impl Value {
@@ -195,7 +209,25 @@ impl Client {
                     Value::Bulk(b)
                 }
             }
-            "*" => {
+            "_" => Value::Nil,
+            "#" => Value::Bool(rest == "t"),
+            "," | "(" => Value::Simple(rest.into()),
+            "=" => {
+                let n: usize = rest.parse().unwrap();
+                let mut b = vec![0; n + 2];
+                self.r.read_exact(&mut b)?;
+                b.truncate(n);
+                Value::Bulk(b[4..].to_vec())
+            }
+            "%" => {
+                let n: usize = rest.parse().unwrap();
+                let mut v = Vec::new();
+                for _ in 0..n {
+                    v.push((self.read()?, self.read()?));
+                }
+                Value::Map(v)
+            }
+            "*" | "~" | ">" => {
                 let n: i64 = rest.parse().unwrap();
                 if n < 0 {
                     Value::Nil

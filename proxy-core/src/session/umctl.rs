@@ -1,6 +1,7 @@
 //! `UMCTL` control commands (spec 2.11): SETCLUSTER, SETREPL, INFOREPL, GETEPOCH, LISTCLUSTER,
-//! INFO, READY, SHUTDOWN. The others of the original (SETREPL, migration, SLOWLOG...) come with their issues
-//! and answer a clear "not supported yet" meanwhile.
+//! INFO, READY, SHUTDOWN. `UMCTL SLOWLOG` is answered with the standard SLOWLOG in `admin.rs`.
+//! The others of the original (migration, STATS, DEBUG) come with their issues and answer a
+//! clear "not supported yet" meanwhile.
 
 use super::{Pending, Session};
 use crate::cluster_reply::is_my_meta;
@@ -20,7 +21,6 @@ const NOT_YET: &[&str] = &[
     "preswitch",
     "finalswitch",
     "stats",
-    "slowlog",
     "debug",
 ];
 

@@ -220,7 +220,11 @@ fn config_file_is_read() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let _guard = Proc { child, port };
+    let _guard = Proc {
+        child,
+        port,
+        dir: None,
+    };
     let start = std::time::Instant::now();
     let mut c = loop {
         if let Ok(c) = Client::try_connect(port) {

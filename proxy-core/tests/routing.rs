@@ -197,7 +197,11 @@ fn keyslot_agrees_with_a_real_cluster_enabled_redis() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let _redis = Proc { child, port };
+    let _redis = Proc {
+        child,
+        port,
+        dir: None,
+    };
     let start = std::time::Instant::now();
     let mut real = loop {
         if let Ok(mut c) = Client::try_connect(port) {

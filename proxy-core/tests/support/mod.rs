@@ -28,6 +28,9 @@ pub fn free_port() -> u16 {
 pub struct Proc {
     pub child: Child,
     pub port: u16,
+    /// Redis' working directory. why: a replica's full sync writes `dump.rdb` into it, and a
+    /// shared folder would let a later test's redis-server load another test's keys at start.
+    pub dir: Option<tempfile::TempDir>,
 }
 
 impl Proc {
@@ -56,8 +59,12 @@ pub fn redis_with(extra: &[&str]) -> Proc {
 }
 
 pub fn redis_on_with(port: u16, extra: &[&str]) -> Proc {
+    let dir = tempfile::tempdir().expect("temp dir for redis-server");
     let child = Command::new("redis-server")
+        .current_dir(dir.path())
         .args([
+            "--dir",
+            dir.path().to_str().expect("utf-8 temp dir"),
             "--port",
             &port.to_string(),
             "--bind",
@@ -72,7 +79,11 @@ pub fn redis_on_with(port: u16, extra: &[&str]) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (scripts/test installs it)");
-    let p = Proc { child, port };
+    let p = Proc {
+        child,
+        port,
+        dir: Some(dir),
+    };
     wait_ping(port, "PONG");
     p
 }
@@ -92,7 +103,11 @@ pub fn proxy_with(env: &[(&str, &str)]) -> Proc {
         cmd.env(k, v);
     }
     let child = cmd.spawn().unwrap();
-    let p = Proc { child, port };
+    let p = Proc {
+        child,
+        port,
+        dir: None,
+    };
     wait_ping(port, "PONG");
     p
 }

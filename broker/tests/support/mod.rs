@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod etcd_server;
 
 use broker::http::client;
 use serde_json::Value;

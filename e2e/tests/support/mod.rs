@@ -9,6 +9,10 @@
     clippy::indexing_slicing
 )]
 
+// why: one etcd harness for the whole workspace; broker/tests owns it, e2e includes it.
+#[path = "../../../broker/tests/support/etcd_server.rs"]
+pub mod etcd_server;
+
 use control::client::http;
 use control::client::resp::{call_once, Conn, Value};
 use serde_json::Value as Json;
@@ -144,8 +148,26 @@ pub fn redis_on(port: u16) -> Proc {
 }
 
 pub fn broker(quorum: u32) -> Proc {
+    broker_with(quorum, &[])
+}
+
+/// A broker keeping its metadata in the etcd at `etcd` under `prefix`: brokers given the same
+/// etcd and prefix share one store.
+pub fn etcd_broker(quorum: u32, etcd: &str, prefix: &str) -> Proc {
+    broker_with(
+        quorum,
+        &[
+            ("UNDERMOON_STORAGE_TYPE", "etcd"),
+            ("UNDERMOON_ETCD_ENDPOINTS", etcd),
+            ("UNDERMOON_ETCD_PREFIX", prefix),
+        ],
+    )
+}
+
+pub fn broker_with(quorum: u32, env: &[(&str, &str)]) -> Proc {
     let port = free_port();
     let mut cmd = Command::new(bin("mem_broker"));
+    cmd.envs(env.iter().copied());
     cmd.env("UNDERMOON_ADDRESS", addr(port))
         .env("UNDERMOON_FAILURE_QUORUM", quorum.to_string())
         .env("UNDERMOON_FAILURE_TTL", "60");
@@ -207,19 +229,26 @@ pub fn addresses(broker: &str, path: &str) -> Vec<String> {
 }
 
 /// The deployment of the issue: a broker, 3 proxies with 2 Redis each on fake hosts
-/// `host1..host3`, all registered.
+/// `host1..host3`, all registered. With `start_on`, any number of brokers (sharing one store,
+/// e.g. on etcd) and proxies.
 pub struct Deployment {
-    pub broker: Proc,
+    /// The API calls of the helpers go to the first broker still running.
+    pub brokers: Vec<Proc>,
     pub proxies: Vec<Proc>,
     pub redis: Vec<Proc>,
 }
 
 impl Deployment {
     pub fn start(quorum: u32) -> Self {
-        let broker = broker(quorum);
+        Self::start_on(vec![broker(quorum)], 3)
+    }
+
+    /// `proxies` proxies on hosts `host1..`, registered through the first broker.
+    pub fn start_on(brokers: Vec<Proc>, proxies_n: usize) -> Self {
+        let broker = brokers.first().unwrap();
         let mut proxies = Vec::new();
         let mut redis_list = Vec::new();
-        for host in 1..=3 {
+        for host in 1..=proxies_n {
             let p = proxy();
             let (r1, r2) = (redis(), redis());
             let body = format!(
@@ -235,14 +264,19 @@ impl Deployment {
             redis_list.push(r2);
         }
         Self {
-            broker,
+            brokers,
             proxies,
             redis: redis_list,
         }
     }
 
+    /// The first broker still running.
     pub fn b(&self) -> String {
-        self.broker.addr()
+        self.brokers
+            .iter()
+            .find(|b| b.child.is_some())
+            .expect("a running broker")
+            .addr()
     }
 
     /// Creates cluster `mydb` with 4 nodes and waits until both serving proxies route every slot.

@@ -10,34 +10,14 @@
 )]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Generous: the CI machine has 2 noisy cores.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A port nothing listens on now.
-///
-/// why: ports come from 20000-31999, below the kernel's ephemeral range (32768-60999), so no
-/// outgoing connection and no other test's `bind(0)` can take one between this probe and the
-/// server's own bind; a per-process counter keeps parallel tests of one binary apart, and the
-/// seed keeps concurrently running test binaries apart.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let seed = std::process::id().wrapping_mul(7919) ^ nanos;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20000 + (seed.wrapping_add(n.wrapping_mul(7)) % 12000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+pub use testkit::free_port;
 
 pub struct Proc {
     pub child: Child,

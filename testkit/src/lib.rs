@@ -1,0 +1,55 @@
+//! # testkit: helpers the integration tests of every crate share
+//!
+//! Only `[dev-dependencies]` use it; no binary links it.
+#![forbid(unsafe_code)]
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// First port [`free_port`] hands out.
+const BASE: u32 = 20000;
+/// How many ports it cycles through: 20000-31999.
+const SPAN: u32 = 12000;
+
+/// A 127.0.0.1 port that nothing listens on now, for a server a test is about to start.
+///
+/// why: the ports come from 20000-31999, below Linux's ephemeral range (32768-60999), so no
+/// outgoing connection and no `bind(0)` elsewhere can take one between this probe and the
+/// server's own bind (a proxy binds with SO_REUSEPORT, so a second proxy on the same port would
+/// even share its connections). A per-process counter keeps the parallel tests of one binary
+/// apart; the seed keeps test binaries running at the same time apart.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let seed = std::process::id().wrapping_mul(7919) ^ nanos;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let offset = seed.wrapping_add(n.wrapping_mul(7)) % SPAN;
+        let Ok(port) = u16::try_from(BASE + offset) else {
+            continue;
+        };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let mut sorted = ports.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ports.len());
+        for p in ports {
+            assert!((20000..32000).contains(&p));
+            TcpListener::bind(("127.0.0.1", p)).unwrap();
+        }
+    }
+}

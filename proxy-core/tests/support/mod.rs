@@ -31,6 +31,16 @@ impl Proc {
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+    /// The tail of the server's log, for failure messages.
+    pub fn log(&self) -> String {
+        let Some(dir) = &self.dir else {
+            return String::from("(no log)");
+        };
+        let text = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(20).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -49,11 +59,16 @@ pub fn redis_on(port: u16) -> Proc {
 
 /// A redis-server with extra options (e.g. `--enable-debug-command yes`).
 pub fn redis_with(extra: &[&str]) -> Proc {
-    redis_on_with(free_port(), extra)
+    retry_on_fresh_ports(|port| try_redis(port, extra))
 }
 
 pub fn redis_on_with(port: u16, extra: &[&str]) -> Proc {
+    try_redis(port, extra).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_redis(port: u16, extra: &[&str]) -> Result<Proc, String> {
     let dir = tempfile::tempdir().expect("temp dir for redis-server");
+    let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
     let child = Command::new("redis-server")
         .current_dir(dir.path())
         .args([
@@ -69,58 +84,79 @@ pub fn redis_on_with(port: u16, extra: &[&str]) -> Proc {
             "no",
         ])
         .args(extra)
-        .stdout(Stdio::null())
+        .stdout(log)
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (scripts/test installs it)");
-    let p = Proc {
+    ready(Proc {
         child,
         port,
         dir: Some(dir),
-    };
-    wait_ping(port, "PONG");
-    p
+    })
 }
 
 pub fn redis() -> Proc {
-    redis_on(free_port())
+    redis_with(&[])
 }
 
 pub fn proxy_with(env: &[(&str, &str)]) -> Proc {
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_server_proxy"));
-    cmd.env("UNDERMOON_ADDRESS", format!("127.0.0.1:{port}"))
-        .env("UNDERMOON_THREAD_NUMBER", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
-    let p = Proc {
-        child,
-        port,
-        dir: None,
-    };
-    wait_ping(port, "PONG");
-    p
+    retry_on_fresh_ports(|port| {
+        let dir = tempfile::tempdir().expect("temp dir for server_proxy");
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_server_proxy"));
+        cmd.env("UNDERMOON_ADDRESS", format!("127.0.0.1:{port}"))
+            .env("UNDERMOON_THREAD_NUMBER", "2")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        ready(Proc {
+            child,
+            port,
+            dir: Some(dir),
+        })
+    })
 }
 
 pub fn proxy() -> Proc {
     proxy_with(&[])
 }
 
-fn wait_ping(port: u16, expect: &str) {
+/// Starts a server on a port of ours, trying another port when the process exits before it
+/// answers. why: a port can still be lost between the probe in `free_port` and the server's
+/// own bind; that is the harness' problem, not the server's, so it must not fail a test.
+fn retry_on_fresh_ports(mut start: impl FnMut(u16) -> Result<Proc, String>) -> Proc {
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        match start(free_port()) {
+            Ok(p) => return p,
+            Err(e) => errors.push(e),
+        }
+    }
+    panic!("server did not start: {}", errors.join(" | "))
+}
+
+/// Waits until the server answers PING; an error (with its log) when it exits first or never
+/// answers.
+fn ready(mut p: Proc) -> Result<Proc, String> {
     let start = Instant::now();
     while start.elapsed() < READY_TIMEOUT {
-        if let Ok(mut c) = Client::try_connect(port) {
-            if c.cmd(&["PING"]) == Value::Simple(expect.to_string()) {
-                return;
+        if let Ok(Some(status)) = p.child.try_wait() {
+            return Err(format!("port {} exited with {status}: {}", p.port, p.log()));
+        }
+        if let Ok(mut c) = Client::try_connect(p.port) {
+            let answered = c
+                .send_raw(&Client::encode(&["PING"]))
+                .and_then(|()| c.read());
+            if matches!(answered, Ok(Value::Simple(ref s)) if s == "PONG") {
+                return Ok(p);
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("port {port} not ready");
+    Err(format!("port {} not ready: {}", p.port, p.log()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

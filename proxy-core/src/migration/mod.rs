@@ -179,9 +179,9 @@ mod tests {
             local_tasks(&source()).remove(0),
             MigrationState::Scanning,
         )]);
-        let other = snap(&format!(
-            "v2 3 NOFLAGS mydb 127.0.0.1:7001 migrating 1 8001-16383 3 127.0.0.1:6001 127.0.0.1:7001 127.0.0.1:6002 127.0.0.1:7002"
-        ));
+        let other = snap(
+            "v2 3 NOFLAGS mydb 127.0.0.1:7001 migrating 1 8001-16383 3 127.0.0.1:6001 127.0.0.1:7001 127.0.0.1:6002 127.0.0.1:7002",
+        );
         assert_eq!(
             states.state_for(&other.local[0].1[0]),
             MigrationState::PreCheck

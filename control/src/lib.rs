@@ -18,7 +18,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "client")]
+#[cfg(feature = "resp-client")]
 pub mod client;
 #[cfg(feature = "coordinator")]
 pub mod coordinator;

@@ -7,6 +7,7 @@
 //! migrating range stays local, an importing range is redirected to its source. See
 //! `docs/migration.md` for the design the running tasks will follow.
 
+pub mod deletes;
 pub mod scan;
 pub mod switch;
 

@@ -62,8 +62,12 @@ pub fn move_ranges(
     loop {
         let reply = s.call(&[b"SCAN".as_slice(), &cursor, b"COUNT", count.as_bytes()])?;
         let (next, keys) = scan_reply(reply)?;
-        let (mine, others): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+        let (mut mine, others): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
             keys.into_iter().partition(|k| ranges.contains(key_slot(k)));
+        // why: SCAN may return a key twice in one reply (while the dict rehashes); moving it
+        // twice is harmless (BUSYKEY) but would count it twice.
+        mine.sort_unstable();
+        mine.dedup();
         stats.skipped += others.len() as u64;
         move_batch(&mut s, &mut d, mine, &mut stats)?;
         if next == b"0" || stop() {

@@ -56,8 +56,17 @@ pub fn redis_with(extra: &[&str]) -> Proc {
 }
 
 pub fn redis_on_with(port: u16, extra: &[&str]) -> Proc {
+    // why: a replica writes the RDB it receives to `--dir/--dbfilename`, and a later
+    // redis-server started there would load it; each port gets its own file, removed first.
+    let dir = std::env::temp_dir();
+    let rdb = format!("undermoon-proxy-test-{port}.rdb");
+    let _ = std::fs::remove_file(dir.join(&rdb));
     let child = Command::new("redis-server")
+        .arg("--dir")
+        .arg(&dir)
         .args([
+            "--dbfilename",
+            &rdb,
             "--port",
             &port.to_string(),
             "--bind",

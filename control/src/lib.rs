@@ -10,7 +10,8 @@
 //!   serves and the coordinator reads (spec 1.3). No I/O lives here.
 //! * [`umctl`]: the `UMCTL SETCLUSTER v2` and `SETREPL` text codecs the proxy decodes and the
 //!   coordinator encodes.
-//! * `client` (feature `client`): small blocking HTTP and RESP clients, shared with the broker.
+//! * `client`: small blocking RESP client (feature `resp-client`, also used by the proxy's
+//!   migration scanner) and HTTP client (feature `client`), shared with the broker.
 //! * `coordinator` (feature `coordinator`): the coordinator's loops and admin port.
 //!
 //! Dependency direction is a rule: `broker -> control <- proxy-core`; nothing here depends on
@@ -18,7 +19,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "client")]
+#[cfg(feature = "resp-client")]
 pub mod client;
 #[cfg(feature = "coordinator")]
 pub mod coordinator;

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Pure layers (no I/O, unit-tested): [`resp`], [`slot`], [`command`], [`route`],
-//! [`snapshot`], [`cluster_reply`]. I/O layers: [`session`], [`backend`], [`shard`], [`server`],
+//! [`snapshot`], [`cluster_reply`], [`migration`]. I/O layers: [`session`], [`backend`], [`shard`], [`server`],
 //! [`repl`] (the replicator driving `REPLICAOF` on the local Redis nodes).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -30,6 +30,7 @@ pub mod config;
 pub mod errors;
 pub mod io;
 pub mod metrics;
+pub mod migration;
 pub mod repl;
 pub mod resp;
 pub mod route;

@@ -177,6 +177,19 @@ impl Conn {
         self.reader.get_mut().write_all(&encode(args))?;
         read_value(&mut self.reader)
     }
+
+    /// Sends every command in one write, then reads one reply per command, in order.
+    ///
+    /// # Errors
+    /// As [`Conn::call`].
+    pub fn pipeline<A: AsRef<[u8]>>(&mut self, cmds: &[Vec<A>]) -> io::Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for c in cmds {
+            out.extend_from_slice(&encode(c));
+        }
+        self.reader.get_mut().write_all(&out)?;
+        cmds.iter().map(|_| read_value(&mut self.reader)).collect()
+    }
 }
 
 /// Connects, sends one command, reads its reply.

@@ -5,7 +5,7 @@
 
 use super::{sync, Ctx};
 use crate::client::resp::Value;
-use crate::model::{ClusterName, MigrationMeta, MigrationTask, RangeList, SlotRange, SlotRangeTag};
+use crate::model::MigrationTask;
 use std::collections::HashSet;
 
 /// One round.
@@ -57,33 +57,15 @@ pub fn round(ctx: &Ctx) {
     }
 }
 
-/// Reads one INFOMGR line.
-///
-/// ```text
-/// <cluster> MIGRATING|IMPORTING <rangelist> <epoch> <src_proxy> <src_node> <dst_proxy> <dst_node>
-/// ```
+/// Reads one INFOMGR line (the shared codec in `umctl::migration`).
 fn parse_task(line: &str) -> Option<MigrationTask> {
-    let mut it = line.split_whitespace();
-    let cluster_name = ClusterName::new(it.next()?).ok()?;
-    let tag = it.next()?;
-    let range_list = RangeList::parse_tokens(&mut it).ok()?;
-    let meta = MigrationMeta::parse_tokens(&mut it)?;
-    let tag = if tag.eq_ignore_ascii_case("migrating") {
-        SlotRangeTag::Migrating(meta)
-    } else if tag.eq_ignore_ascii_case("importing") {
-        SlotRangeTag::Importing(meta)
-    } else {
-        return None;
-    };
-    Some(MigrationTask {
-        cluster_name,
-        slot_range: SlotRange { range_list, tag },
-    })
+    MigrationTask::parse_tokens(&mut line.split_whitespace())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SlotRangeTag;
 
     #[test]
     fn parses_infomgr_lines() {

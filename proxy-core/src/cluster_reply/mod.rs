@@ -1,14 +1,16 @@
 //! Replies to `CLUSTER NODES|SLOTS|INFO|MYID|KEYSLOT`, computed from a snapshot (pure).
 //!
-//! Only proxies appear (as masters; no replicas), the local one first. Until migration lands,
-//! a range tagged `migrating` is shown at its source and one tagged `importing` is hidden, the
-//! original's view while a migration task sits in its first state (spec 2.9).
+//! Only proxies appear (as masters; no replicas), the local one first. Tagged ranges are
+//! listed by the rule of [`TaskStates::listed`] (spec 2.9); no migration task runs yet, so
+//! every task is in PRE_CHECK: a `migrating` range is shown at its source and an `importing`
+//! one is hidden.
 
 mod node_id;
 
+use crate::migration::TaskStates;
 use crate::resp::compose;
 use crate::snapshot::{host_of, ClusterSnapshot};
-use control::model::{RangeList, SlotRange, SlotRangeTag};
+use control::model::{RangeList, SlotRange};
 pub use node_id::{crc64, node_id};
 
 /// How `CLUSTER NODES` prints addresses (`cluster_nodes_version`).
@@ -22,18 +24,18 @@ pub enum NodesVersion {
 }
 
 /// Visible slots of a node's ranges, merged.
-fn visible(ranges: &[SlotRange]) -> RangeList {
+fn visible(ranges: &[SlotRange], states: &TaskStates) -> RangeList {
     let pairs = ranges
         .iter()
-        .filter(|r| !matches!(r.tag, SlotRangeTag::Importing(_)))
+        .filter(|r| states.listed(r))
         .flat_map(|r| r.range_list.ranges())
         .map(|&(lo, hi)| (u64::from(lo), u64::from(hi)));
     RangeList::from_pairs(pairs).unwrap_or_default()
 }
 
-fn local_ranges(snap: &ClusterSnapshot) -> RangeList {
+fn local_ranges(snap: &ClusterSnapshot, states: &TaskStates) -> RangeList {
     let all: Vec<SlotRange> = snap.local.iter().flat_map(|(_, r)| r.clone()).collect();
-    visible(&all)
+    visible(&all, states)
 }
 
 fn node_line(
@@ -70,6 +72,7 @@ fn node_line(
 /// `CLUSTER NODES` text (the caller wraps it in a bulk string).
 pub fn nodes(snap: &ClusterSnapshot, announce: &str, v: NodesVersion) -> String {
     let name = snap.name.as_str();
+    let states = TaskStates::starting(snap);
     let mut out = String::new();
     node_line(
         &mut out,
@@ -78,7 +81,7 @@ pub fn nodes(snap: &ClusterSnapshot, announce: &str, v: NodesVersion) -> String 
         v,
         "myself,master",
         snap.epoch,
-        &local_ranges(snap),
+        &local_ranges(snap, &states),
     );
     for (addr, ranges) in &snap.peer {
         node_line(
@@ -88,7 +91,7 @@ pub fn nodes(snap: &ClusterSnapshot, announce: &str, v: NodesVersion) -> String 
             v,
             "master",
             snap.epoch,
-            &visible(ranges),
+            &visible(ranges, &states),
         );
     }
     out
@@ -99,8 +102,13 @@ pub fn slots(snap: &ClusterSnapshot, announce: &str) -> Vec<u8> {
     let name = snap.name.as_str();
     let mut entries: Vec<(&str, RangeList)> = Vec::new();
     if snap.has_cluster() {
-        entries.push((announce, local_ranges(snap)));
-        entries.extend(snap.peer.iter().map(|(a, r)| (a.as_str(), visible(r))));
+        let states = TaskStates::starting(snap);
+        entries.push((announce, local_ranges(snap, &states)));
+        entries.extend(
+            snap.peer
+                .iter()
+                .map(|(a, r)| (a.as_str(), visible(r, &states))),
+        );
     }
     let mut body = Vec::new();
     let mut count = 0;

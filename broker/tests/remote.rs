@@ -98,10 +98,22 @@ fn auto_scaling_waits_for_proxies_and_holds_the_scale_lock() {
         "CLUSTER_NOT_FOUND",
     );
     let b2 = b.clone();
-    let auto =
-        std::thread::spawn(move || b2.call("POST", "/api/v3/clusters/migrations/auto/c/8", None));
-    // While auto waits for the proxies, other scaling calls are refused.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let auto = std::thread::spawn(move || {
+        // why: the probes below take the scale lock for an instant, and an auto call that lands
+        // on one is refused with NODE_NUMBER_CHANGING, as any concurrent scaling call must be;
+        // it tries again until it holds the lock itself.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = b2.call("POST", "/api/v3/clusters/migrations/auto/c/8", None);
+            if r.1["error"] != "NODE_NUMBER_CHANGING" || Instant::now() > deadline {
+                return r;
+            }
+        }
+    });
+    // While auto waits for the proxies, other scaling calls are refused. why 20 s: on a loaded
+    // 2-core machine the auto call can take seconds to reach the lock; it holds it for up to
+    // 30 s waiting for the (silent) fake proxies, so the window stays inside that wait.
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = b.call("DELETE", "/api/v3/clusters/free_nodes/c", None);
         if r.1["error"] == "NODE_NUMBER_CHANGING" {

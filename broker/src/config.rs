@@ -88,33 +88,8 @@ impl Default for BrokerConfig {
     }
 }
 
-/// A config that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read or parsed.
-    #[error("config file {path}: {message}")]
-    File {
-        /// File path.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// A key this broker does not know.
-    #[error("unknown config key `{0}`")]
-    UnknownKey(String),
-    /// A known key with a value of the wrong form.
-    #[error("invalid value `{value}` for config key `{key}`: {expected}")]
-    InvalidValue {
-        /// The key.
-        key: String,
-        /// The value as given.
-        value: String,
-        /// What was expected.
-        expected: &'static str,
-    },
-}
-
-const ENV_PREFIX: &str = "UNDERMOON_";
+pub use control::config::ConfigError;
+use control::config::ENV_PREFIX;
 
 impl BrokerConfig {
     /// Reads `path` (if any) then the environment.

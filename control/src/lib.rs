@@ -12,6 +12,8 @@
 //!   coordinator encodes.
 //! * `client`: small blocking RESP client (feature `resp-client`, also used by the proxy's
 //!   migration scanner) and HTTP client (feature `client`), shared with the broker.
+//! * [`config`]: the `UNDERMOON_` env prefix and config error the broker's and coordinator's
+//!   loaders share.
 //! * `coordinator` (feature `coordinator`): the coordinator's loops and admin port.
 //!
 //! Dependency direction is a rule: `broker -> control <- proxy-core`; nothing here depends on
@@ -21,6 +23,7 @@
 
 #[cfg(feature = "resp-client")]
 pub mod client;
+pub mod config;
 #[cfg(feature = "coordinator")]
 pub mod coordinator;
 pub mod model;

@@ -37,33 +37,8 @@ impl Default for CoordinatorConfig {
     }
 }
 
-/// A config that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read or parsed.
-    #[error("config file {path}: {message}")]
-    File {
-        /// File path.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// A key the coordinator does not know.
-    #[error("unknown config key `{0}`")]
-    UnknownKey(String),
-    /// A known key with a value of the wrong form.
-    #[error("invalid value `{value}` for config key `{key}`: {expected}")]
-    InvalidValue {
-        /// The key.
-        key: String,
-        /// The value as given.
-        value: String,
-        /// What was expected.
-        expected: &'static str,
-    },
-}
-
-const ENV_PREFIX: &str = "UNDERMOON_";
+pub use crate::config::ConfigError;
+use crate::config::ENV_PREFIX;
 
 /// Splits a comma-separated broker list, dropping empty items.
 pub fn split_brokers(s: &str) -> Vec<String> {

@@ -5,7 +5,6 @@
 // why: test helpers: a failed unwrap or index is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod support;
-use std::process::Command;
 use support::*;
 
 const KEYS: usize = 1000;
@@ -47,18 +46,7 @@ fn a_replica_only_proxy_can_die_and_come_back() {
 
     // Back on the same address, re-registered (409 ALREADY_EXISTED, which clears its failure):
     // the coordinator pushes its metadata again and its nodes are replicas again.
-    let mut cmd = Command::new(bin("server_proxy"));
-    cmd.env("UNDERMOON_ADDRESS", addr(port))
-        .env("UNDERMOON_THREAD_NUMBER", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _back = Proc {
-        child: Some(cmd.spawn().unwrap()),
-        port,
-        name: "server_proxy".into(),
-        dir: None,
-    };
-    wait_ping(port);
+    let _back = proxy_on(port);
     let (_, j) = api(&d.b(), "GET", &format!("/proxies/meta/{spare}"), None);
     let nodes: Vec<String> = j["proxy"]["nodes"]
         .as_array()

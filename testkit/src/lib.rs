@@ -3,6 +3,9 @@
 //! Only `[dev-dependencies]` use it; no binary links it.
 #![forbid(unsafe_code)]
 
+mod server;
+pub use server::{start, start_on, Server};
+
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
 

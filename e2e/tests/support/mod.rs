@@ -17,8 +17,8 @@ use control::client::http;
 use control::client::resp::{call_once, Conn, Value};
 use serde_json::Value as Json;
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Generous: the CI machine has 2 noisy cores.
@@ -44,56 +44,11 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A child process killed (SIGKILL) on drop.
-pub struct Proc {
-    pub child: Option<Child>,
-    pub port: u16,
-    pub name: String,
-    /// Working directory to remove on drop (Redis writes the RDB a replica receives there).
-    pub dir: Option<PathBuf>,
-}
+/// A server process: killed on drop, its log in its own temp dir (see `testkit::Server`).
+pub type Proc = testkit::Server;
 
-impl Proc {
-    pub fn addr(&self) -> String {
-        addr(self.port)
-    }
-    /// SIGKILL and reap.
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-        if let Some(d) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
-fn spawn(name: &str, mut cmd: Command, port: u16) -> Proc {
-    // why: the binaries refuse unknown UNDERMOON_* keys; the caller's environment must not leak.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("UNDERMOON_") {
-            cmd.env_remove(k);
-        }
-    }
-    let log = std::env::var("E2E_LOG").is_ok();
-    cmd.stdout(Stdio::null())
-        .stderr(if log { Stdio::inherit() } else { Stdio::null() });
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-    Proc {
-        child: Some(child),
-        port,
-        name: name.to_string(),
-        dir: None,
-    }
+fn answers_ping(port: u16) -> bool {
+    call_once(&addr(port), &["PING"], CALL_TIMEOUT).is_ok()
 }
 
 /// Polls `f` every 20 ms until it is true, failing after `limit`.
@@ -113,14 +68,25 @@ pub fn wait_ping(port: u16) {
 }
 
 pub fn redis() -> Proc {
-    redis_on(free_port())
+    testkit::start("redis-server", redis_cmd, answers_ping, READY_TIMEOUT)
 }
 
+/// A redis-server on a given port (a restart on the same address), empty.
 pub fn redis_on(port: u16) -> Proc {
-    let dir = std::env::temp_dir().join(format!("undermoon-e2e-redis-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = redis_cmd;
+    testkit::start_on(
+        "redis-server",
+        port,
+        &mut cmd,
+        &mut answers_ping,
+        READY_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn redis_cmd(port: u16, dir: &Path) -> Command {
     let mut cmd = Command::new("redis-server");
-    cmd.arg("--dir").arg(&dir);
+    cmd.arg("--dir").arg(dir);
     // why: diskless sync without the default 5 s delay, so a new replica syncs at once.
     cmd.args([
         "--port",
@@ -134,10 +100,7 @@ pub fn redis_on(port: u16) -> Proc {
         "--repl-diskless-sync-delay",
         "0",
     ]);
-    let mut p = spawn("redis-server", cmd, port);
-    p.dir = Some(dir);
-    wait_ping(port);
-    p
+    cmd
 }
 
 pub fn broker(quorum: u32) -> Proc {
@@ -158,44 +121,76 @@ pub fn etcd_broker(quorum: u32, etcd: &str, prefix: &str) -> Proc {
 }
 
 pub fn broker_with(quorum: u32, env: &[(&str, &str)]) -> Proc {
-    let port = free_port();
-    let mut cmd = Command::new(bin("mem_broker"));
-    cmd.envs(env.iter().copied());
-    cmd.env("UNDERMOON_ADDRESS", addr(port))
-        .env("UNDERMOON_FAILURE_QUORUM", quorum.to_string())
-        .env("UNDERMOON_FAILURE_TTL", "60");
-    let p = spawn("mem_broker", cmd, port);
-    wait_until("broker up", READY_TIMEOUT, || {
-        http::request("GET", &p.addr(), "/api/v3/version", &[], None, CALL_TIMEOUT).is_ok()
-    });
-    p
+    let cmd = |port: u16, _: &Path| {
+        let mut cmd = Command::new(bin("mem_broker"));
+        cmd.envs(env.iter().copied());
+        cmd.env("UNDERMOON_ADDRESS", addr(port))
+            .env("UNDERMOON_FAILURE_QUORUM", quorum.to_string())
+            .env("UNDERMOON_FAILURE_TTL", "60");
+        cmd
+    };
+    let up = |port: u16| {
+        http::request(
+            "GET",
+            &addr(port),
+            "/api/v3/version",
+            &[],
+            None,
+            CALL_TIMEOUT,
+        )
+        .is_ok()
+    };
+    testkit::start("mem_broker", cmd, up, READY_TIMEOUT)
 }
 
 pub fn proxy() -> Proc {
-    let port = free_port();
+    testkit::start("server_proxy", proxy_cmd, answers_ping, READY_TIMEOUT)
+}
+
+/// A proxy on a given port (a restart on the same address).
+pub fn proxy_on(port: u16) -> Proc {
+    let mut cmd = proxy_cmd;
+    testkit::start_on(
+        "server_proxy",
+        port,
+        &mut cmd,
+        &mut answers_ping,
+        READY_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn proxy_cmd(port: u16, _: &Path) -> Command {
     let mut cmd = Command::new(bin("server_proxy"));
     cmd.env("UNDERMOON_ADDRESS", addr(port))
         .env("UNDERMOON_THREAD_NUMBER", "1");
-    let p = spawn("server_proxy", cmd, port);
-    wait_ping(port);
-    p
+    cmd
 }
 
 pub fn coordinator(broker: &str, reporter: &str, port: u16) -> Proc {
     coordinator_with(broker, reporter, port, &[])
 }
 
+/// A coordinator on `port` (tests pick it, to restart one on the same admin address).
 pub fn coordinator_with(broker: &str, reporter: &str, port: u16, env: &[(&str, &str)]) -> Proc {
-    let mut cmd = Command::new(bin("coordinator"));
-    cmd.envs(env.iter().copied());
-    cmd.env("UNDERMOON_ADDRESS", addr(port))
-        .env("UNDERMOON_BROKER_ADDRESS", broker)
-        .env("UNDERMOON_REPORTER_ID", reporter)
-        .env("UNDERMOON_PROXY_TIMEOUT", "1")
-        .env("UNDERMOON_THREAD_NUMBER", "4");
-    let p = spawn("coordinator", cmd, port);
-    wait_ping(port);
-    p
+    let mut cmd = |port: u16, _: &Path| {
+        let mut cmd = Command::new(bin("coordinator"));
+        cmd.envs(env.iter().copied());
+        cmd.env("UNDERMOON_ADDRESS", addr(port))
+            .env("UNDERMOON_BROKER_ADDRESS", broker)
+            .env("UNDERMOON_REPORTER_ID", reporter)
+            .env("UNDERMOON_PROXY_TIMEOUT", "1")
+            .env("UNDERMOON_THREAD_NUMBER", "4");
+        cmd
+    };
+    testkit::start_on(
+        "coordinator",
+        port,
+        &mut cmd,
+        &mut answers_ping,
+        READY_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// One HTTP call to the broker's API; returns (status, JSON body or Null).

@@ -28,9 +28,8 @@ pub fn free_port() -> u16 {
         .map_or(0, |d| d.subsec_nanos());
     let seed = std::process::id().wrapping_mul(7919) ^ nanos;
     loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let offset = seed.wrapping_add(n.wrapping_mul(7)) % SPAN;
-        let Ok(port) = u16::try_from(BASE + offset) else {
+        let offset = nth_offset(seed, NEXT.fetch_add(1, Ordering::Relaxed));
+        let Ok(port) = u16::try_from(u64::from(BASE) + offset) else {
             continue;
         };
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
@@ -39,9 +38,28 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// The `n`th offset into the span for a process seeded with `seed`: distinct for SPAN steps.
+///
+/// why: the seed is reduced before the step is added; `seed + 7n` wrapping past u32::MAX shifted
+/// the sequence (2^32 is not a multiple of SPAN) and once handed out a port twice in CI.
+fn nth_offset(seed: u32, n: u32) -> u64 {
+    let span = u64::from(SPAN);
+    (u64::from(seed) % span + u64::from(n) * 7) % span
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_do_not_repeat_even_for_a_seed_near_the_top_of_u32() {
+        for seed in [0, 1, u32::MAX - 3, u32::MAX] {
+            let mut seen: Vec<u64> = (0..SPAN).map(|n| nth_offset(seed, n)).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), SPAN as usize, "seed {seed}");
+        }
+    }
 
     #[test]
     fn ports_are_distinct_bindable_and_below_the_ephemeral_range() {

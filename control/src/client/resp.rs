@@ -169,6 +169,21 @@ impl Conn {
         })
     }
 
+    /// As [`Conn::connect`], then `AUTH <password>` when one is given (a proxy's
+    /// `control_password`, which gates its UMCTL).
+    ///
+    /// # Errors
+    /// As [`Conn::connect`]; a refused AUTH is `PermissionDenied` with the proxy's error text.
+    pub fn connect_auth(addr: &str, timeout: Duration, password: Option<&str>) -> io::Result<Self> {
+        let mut conn = Self::connect(addr, timeout)?;
+        if let Some(p) = password {
+            if let Value::Error(e) = conn.call(&["AUTH", p])? {
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, e));
+            }
+        }
+        Ok(conn)
+    }
+
     /// Sends one command and reads its reply. An error reply is `Ok(Value::Error(..))`.
     ///
     /// # Errors

@@ -21,6 +21,9 @@ pub struct CoordinatorConfig {
     pub enable_compression: bool,
     /// Detect and report failures, but never ask for a failover.
     pub disable_failover: bool,
+    /// Ours: the proxies' `control_password`, sent as `AUTH` on each new proxy connection
+    /// (unset or empty: none).
+    pub control_password: Option<String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -33,6 +36,7 @@ impl Default for CoordinatorConfig {
             proxy_timeout: 2,
             enable_compression: false,
             disable_failover: false,
+            control_password: None,
         }
     }
 }
@@ -147,6 +151,9 @@ impl CoordinatorConfig {
             }
             "enable_compression" => self.enable_compression = boolean(value)?,
             "disable_failover" => self.disable_failover = boolean(value)?,
+            "control_password" => {
+                self.control_password = (!value.is_empty()).then(|| value.to_string());
+            }
             other => return Err(ConfigError::UnknownKey(other.to_string())),
         }
         Ok(())
@@ -161,6 +168,7 @@ const KEYS: &[&str] = &[
     "proxy_timeout",
     "enable_compression",
     "disable_failover",
+    "control_password",
 ];
 
 #[cfg(test)]
@@ -185,6 +193,13 @@ mod tests {
             (3, 1, true)
         );
         assert_eq!(c.reporter_id, "r1");
+        assert_eq!(c.control_password, None);
+        env.insert("control_password".to_string(), "pw".to_string());
+        let c = CoordinatorConfig::from_parts(None, &env).unwrap();
+        assert_eq!(c.control_password.as_deref(), Some("pw"));
+        env.insert("control_password".to_string(), String::new());
+        let c = CoordinatorConfig::from_parts(None, &env).unwrap();
+        assert_eq!(c.control_password, None, "empty means none");
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn run(config: CoordinatorConfig) -> Result<(), CoordinatorError> {
     let timeout = Duration::from_secs(config.proxy_timeout.max(1));
     let ctx = Ctx {
         brokers: Brokers::new(config.brokers.clone(), timeout, config.enable_compression),
-        proxies: Proxies::new(timeout),
+        proxies: Proxies::new(timeout, config.control_password.as_deref()),
         workers: Workers::new(config.thread_number),
         config: std::sync::Arc::new(config),
     };

@@ -18,14 +18,17 @@ pub struct Proxies {
     idle: Arc<Mutex<HashMap<String, Vec<Conn>>>>,
     /// Connect and command timeout.
     pub timeout: Duration,
+    /// Sent as `AUTH` on every new connection: the proxies' `control_password`.
+    password: Option<Arc<str>>,
 }
 
 impl Proxies {
-    /// An empty pool.
-    pub fn new(timeout: Duration) -> Self {
+    /// An empty pool; `password` (the proxies' `control_password`) authenticates new connections.
+    pub fn new(timeout: Duration, password: Option<&str>) -> Self {
         Self {
             idle: Arc::new(Mutex::new(HashMap::new())),
             timeout,
+            password: password.map(Arc::from),
         }
     }
 
@@ -41,7 +44,7 @@ impl Proxies {
             .and_then(|mut m| m.get_mut(addr).and_then(Vec::pop));
         let mut conn = match pooled {
             Some(c) => c,
-            None => Conn::connect(addr, self.timeout)?,
+            None => Conn::connect_auth(addr, self.timeout, self.password.as_deref())?,
         };
         let reply = conn.call(args)?;
         if let Ok(mut m) = self.idle.lock() {

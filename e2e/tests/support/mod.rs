@@ -144,7 +144,17 @@ pub fn broker_with(quorum: u32, env: &[(&str, &str)]) -> Proc {
 }
 
 pub fn proxy() -> Proc {
-    testkit::start("server_proxy", proxy_cmd, answers_ping, READY_TIMEOUT)
+    proxy_with(&[])
+}
+
+/// A proxy with extra environment (config keys as `UNDERMOON_*`).
+pub fn proxy_with(env: &[(&str, &str)]) -> Proc {
+    let cmd = |port: u16, dir: &Path| {
+        let mut cmd = proxy_cmd(port, dir);
+        cmd.envs(env.iter().copied());
+        cmd
+    };
+    testkit::start("server_proxy", cmd, answers_ping, READY_TIMEOUT)
 }
 
 /// A proxy on a given port (a restart on the same address).
@@ -233,11 +243,16 @@ impl Deployment {
 
     /// `proxies` proxies on hosts `host1..`, registered through the first broker.
     pub fn start_on(brokers: Vec<Proc>, proxies_n: usize) -> Self {
+        Self::start_with(brokers, proxies_n, &[])
+    }
+
+    /// As [`Deployment::start_on`], each proxy started with `proxy_env`.
+    pub fn start_with(brokers: Vec<Proc>, proxies_n: usize, proxy_env: &[(&str, &str)]) -> Self {
         let broker = brokers.first().unwrap();
         let mut proxies = Vec::new();
         let mut redis_list = Vec::new();
         for host in 1..=proxies_n {
-            let p = proxy();
+            let p = proxy_with(proxy_env);
             let (r1, r2) = (redis(), redis());
             let body = format!(
                 r#"{{"proxy_address":"{}","nodes":["{}","{}"],"host":"host{host}"}}"#,

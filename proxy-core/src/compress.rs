@@ -5,6 +5,8 @@
 //! A compressed value is `MAGIC ++ u32 LE original length ++ lz4 block`. Anything without the
 //! marker, or that does not decode to exactly that length, is returned as stored, so values
 //! written before compression was turned on still read back (the original returned nil).
+//! Values the original undermoon wrote are raw zstd frames; they are decoded too, so an operator
+//! can swap binaries under a live cluster with compression on and read every value back.
 //!
 //! ```text
 //!  SET k <1 KiB json>  ──►  SET k \xffUMZ<len><lz4>      GET k ──► $<len>\r\n<json>  (decoded)
@@ -41,8 +43,15 @@ pub fn compress(v: &[u8]) -> Option<Vec<u8>> {
     (out.len() < v.len()).then_some(out)
 }
 
-/// The original of a value [`compress`] made, or `None` if `v` is not one.
+/// The magic number that starts a zstd frame (little-endian 0xFD2FB528).
+const ZSTD_MAGIC: &[u8; 4] = b"\x28\xb5\x2f\xfd";
+
+/// The original of a value [`compress`] (or the original undermoon's zstd) made, or `None`
+/// if `v` is not one.
 pub fn decompress(v: &[u8]) -> Option<Vec<u8>> {
+    if v.starts_with(ZSTD_MAGIC) {
+        return unzstd(v);
+    }
     let rest = v.strip_prefix(MAGIC)?;
     let len_bytes: [u8; 4] = rest.get(..4)?.try_into().ok()?;
     let len = u32::from_le_bytes(len_bytes) as usize;
@@ -53,6 +62,23 @@ pub fn decompress(v: &[u8]) -> Option<Vec<u8>> {
     }
     let out = lz4_flex::block::decompress(block, len).ok()?;
     (out.len() == len).then_some(out)
+}
+
+/// Decodes one zstd frame, at most [`MAX_DECODED`] bytes. why: pure Rust (`ruzstd`), so a
+/// crafted frame stored by a client is an `Err`, never undefined behaviour; the cap stops a
+/// small "bomb" from making the proxy allocate without bound. A value that merely starts with
+/// the magic but is not a frame is returned as stored.
+fn unzstd(v: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut decoder = ruzstd::decoding::StreamingDecoder::new(v).ok()?;
+    let mut out = Vec::new();
+    let cap = u64::try_from(MAX_DECODED).ok()?.saturating_add(1);
+    (&mut decoder).take(cap).read_to_end(&mut out).ok()?;
+    let frame = decoder.into_frame_decoder();
+    // why: the decoder does not check the frame's checksum itself; a value whose checksum
+    // does not match is not one the original wrote.
+    let checksum_ok = frame.get_checksum_from_data() == frame.get_calculated_checksum();
+    (frame.is_finished() && checksum_ok && out.len() <= MAX_DECODED).then_some(out)
 }
 
 /// What compression does to a command.
@@ -190,6 +216,28 @@ mod tests {
         // A marker with a lying length or garbage is returned as stored.
         assert_eq!(decompress(b"\xffUMZ\xff\xff\xff\x7fxx"), None);
         assert_eq!(decompress(b"\xffUMZ\x05\x00\x00\x00zzzzzz"), None);
+    }
+
+    /// `zstd -1` (the CLI, same format as the original's zstd level 1) of
+    /// `{"k":"undermoon"},` twelve times.
+    const ORIGINAL_ZSTD: &[u8] = &[
+        0x28, 0xb5, 0x2f, 0xfd, 0x24, 0xd8, 0xcd, 0x00, 0x00, 0x90, 0x7b, 0x22, 0x6b, 0x22, 0x3a,
+        0x22, 0x75, 0x6e, 0x64, 0x65, 0x72, 0x6d, 0x6f, 0x6f, 0x6e, 0x22, 0x7d, 0x2c, 0x01, 0x00,
+        0x86, 0x45, 0xcd, 0x30, 0xd4, 0xe6, 0xac, 0xfa,
+    ];
+
+    #[test]
+    fn values_the_original_wrote_with_zstd_read_back() {
+        let want = "{\"k\":\"undermoon\"},".repeat(12);
+        assert_eq!(decompress(ORIGINAL_ZSTD).unwrap(), want.as_bytes());
+        // Truncated or corrupted frames are not values we can decode: returned as stored.
+        assert_eq!(decompress(&ORIGINAL_ZSTD[..20]), None);
+        assert_eq!(decompress(b"\x28\xb5\x2f\xfd garbage"), None);
+        let mut bad = ORIGINAL_ZSTD.to_vec();
+        if let Some(b) = bad.last_mut() {
+            *b ^= 0xff; // the frame's checksum
+        }
+        assert_eq!(decompress(&bad), None);
     }
 
     #[test]

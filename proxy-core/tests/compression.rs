@@ -106,3 +106,43 @@ fn compressed_round_trips_and_old_values_stay_readable() {
     setcluster(&p, &format!("v2 4 NOFLAG db {} 1 0-16383", r.addr()));
     assert_eq!(c.cmd(&["GET", "old"]), Value::bulk(&json(0)));
 }
+
+/// `zstd -1` (the CLI; the original undermoon stored zstd level 1 frames) of
+/// `{"k":"undermoon"},` twelve times.
+const ORIGINAL_ZSTD: &[u8] = &[
+    0x28, 0xb5, 0x2f, 0xfd, 0x24, 0xd8, 0xcd, 0x00, 0x00, 0x90, 0x7b, 0x22, 0x6b, 0x22, 0x3a, 0x22,
+    0x75, 0x6e, 0x64, 0x65, 0x72, 0x6d, 0x6f, 0x6f, 0x6e, 0x22, 0x7d, 0x2c, 0x01, 0x00, 0x86, 0x45,
+    0xcd, 0x30, 0xd4, 0xe6, 0xac, 0xfa,
+];
+
+#[test]
+fn values_the_original_undermoon_compressed_read_back() {
+    let r = redis();
+    let p = proxy();
+    // The frame lands in Redis byte for byte, as the original's proxy left it.
+    let mut raw = Client::connect(r.port);
+    let mut set = format!(
+        "*3\r\n$3\r\nSET\r\n$4\r\nzold\r\n${}\r\n",
+        ORIGINAL_ZSTD.len()
+    )
+    .into_bytes();
+    set.extend_from_slice(ORIGINAL_ZSTD);
+    set.extend_from_slice(b"\r\n");
+    raw.send_raw(&set).unwrap();
+    assert_eq!(raw.read().unwrap(), Value::ok());
+
+    setcluster(
+        &p,
+        &format!(
+            "v2 1 NOFLAG db {} 1 0-16383 CONFIG compression_strategy set_get_only",
+            r.addr()
+        ),
+    );
+    let want = r#"{"k":"undermoon"},"#.repeat(12);
+    let mut c = Client::connect(p.port);
+    assert_eq!(c.cmd(&["GET", "zold"]), Value::bulk(&want));
+    assert_eq!(
+        c.cmd(&["MGET", "zold", "nope"]),
+        Value::Array(vec![Value::bulk(&want), Value::Nil])
+    );
+}

@@ -21,6 +21,8 @@ pub struct CoordinatorConfig {
     pub enable_compression: bool,
     /// Detect and report failures, but never ask for a failover.
     pub disable_failover: bool,
+    /// Ours: `host:port` of the Prometheus metrics endpoint; unset or empty: none.
+    pub metrics_address: Option<String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -33,6 +35,7 @@ impl Default for CoordinatorConfig {
             proxy_timeout: 2,
             enable_compression: false,
             disable_failover: false,
+            metrics_address: None,
         }
     }
 }
@@ -147,6 +150,10 @@ impl CoordinatorConfig {
             }
             "enable_compression" => self.enable_compression = boolean(value)?,
             "disable_failover" => self.disable_failover = boolean(value)?,
+            "metrics_address" => {
+                let v = value.trim();
+                self.metrics_address = (!v.is_empty()).then(|| v.to_string());
+            }
             other => return Err(ConfigError::UnknownKey(other.to_string())),
         }
         Ok(())
@@ -161,6 +168,7 @@ const KEYS: &[&str] = &[
     "proxy_timeout",
     "enable_compression",
     "disable_failover",
+    "metrics_address",
 ];
 
 #[cfg(test)]
@@ -185,6 +193,10 @@ mod tests {
             (3, 1, true)
         );
         assert_eq!(c.reporter_id, "r1");
+        assert_eq!(c.metrics_address, None);
+        env.insert("metrics_address".to_string(), "127.0.0.1:9122".to_string());
+        let c = CoordinatorConfig::from_parts(Some(file), &env).unwrap();
+        assert_eq!(c.metrics_address.as_deref(), Some("127.0.0.1:9122"));
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! readers-that-never-read ask for 90 × 2000 × 4 KiB ≈ 700 MiB of replies; a proxy that
 //! buffered them (or even just 1024 replies each, the default pending cap) would pass the bound
 //! many times over.
+// why: test code: a failing unwrap is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;

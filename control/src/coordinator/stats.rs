@@ -19,17 +19,15 @@ struct Counters {
     migrations_committed: AtomicU64,
 }
 
-const ZERO: AtomicU64 = AtomicU64::new(0);
-
 static C: Counters = Counters {
-    rounds: [ZERO; LOOPS.len()],
-    round_failures: [ZERO; LOOPS.len()],
-    proxies_down: ZERO,
-    failovers_ok: ZERO,
-    failovers_failed: ZERO,
-    pushes_ok: ZERO,
-    pushes_failed: ZERO,
-    migrations_committed: ZERO,
+    rounds: [const { AtomicU64::new(0) }; LOOPS.len()],
+    round_failures: [const { AtomicU64::new(0) }; LOOPS.len()],
+    proxies_down: AtomicU64::new(0),
+    failovers_ok: AtomicU64::new(0),
+    failovers_failed: AtomicU64::new(0),
+    pushes_ok: AtomicU64::new(0),
+    pushes_failed: AtomicU64::new(0),
+    migrations_committed: AtomicU64::new(0),
 };
 
 fn index(name: &str) -> Option<usize> {

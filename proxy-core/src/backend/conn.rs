@@ -107,7 +107,7 @@ impl BackendConn {
                 waiting.push_back(slot);
                 let seq = self.sent.get();
                 self.sent.set(seq.wrapping_add(1));
-                if seq % LATENCY_SAMPLE == 0 && self.probe.get().is_none() {
+                if seq.is_multiple_of(LATENCY_SAMPLE) && self.probe.get().is_none() {
                     self.probe.set(Some((seq, Instant::now())));
                 }
                 self.out.borrow_mut().push(req);

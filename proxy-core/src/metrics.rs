@@ -330,3 +330,35 @@ pub fn drop_one(c: &AtomicU64) {
 pub fn read(c: &AtomicU64) -> u64 {
     c.load(Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kinds() {
+        let kind = |r: &[u8]| error_kind(r).and_then(|k| ERROR_KINDS.get(k).copied());
+        assert_eq!(kind(b"+OK\r\n"), None);
+        assert_eq!(kind(b"$3\r\n-no\r\n"), None);
+        assert_eq!(kind(b"-ERR Protocol error: x\r\n"), Some("protocol"));
+        assert_eq!(kind(b"-ERR_BACKEND_CONNECTION: a:1\r\n"), Some("backend"));
+        assert_eq!(kind(b"-Err cmd error BackendTimeout\r\n"), Some("backend"));
+        assert_eq!(kind(b"-MOVED 1 a:1\r\n"), Some("redirect"));
+        assert_eq!(kind(b"-ERR_CLUSTER_NOT_FOUND\r\n"), Some("cluster"));
+        assert_eq!(kind(b"-CROSSSLOT Keys\r\n"), Some("cluster"));
+        assert_eq!(kind(b"-NOAUTH Authentication required.\r\n"), Some("auth"));
+        assert_eq!(kind(b"-WRONGTYPE Operation\r\n"), Some("command"));
+        assert_eq!(kind(b"!21\r\nSYNTAX invalid syntax\r\n"), Some("command"));
+        assert_eq!(kind(b"!10\r\nMOVED 1 a\r\n"), Some("redirect"));
+        assert_eq!(kind(b"-"), Some("command"));
+    }
+
+    #[test]
+    fn migration_progress_adds_up() {
+        let m = MigrationProgress::default();
+        m.keys_moved(10);
+        m.keys_moved(5);
+        m.range_done();
+        assert_eq!(m.read(), (15, 1));
+    }
+}

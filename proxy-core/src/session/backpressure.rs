@@ -5,7 +5,8 @@
 //! client has too many replies queued, or too many reply bytes ready but unwritten (it does not
 //! read), the reader stops reading and parsing, so the kernel's socket buffers fill and TCP
 //! pushes back on the client. A request that alone outgrows the query buffer limit closes the
-//! connection with an error, as Redis does.
+//! connection, as in Redis (which closes silently; we send `-ERR Protocol error: request too
+//! big` first so the client can tell why).
 //!
 //! What one connection can hold is then about `client_query_buffer_limit` of input plus
 //! `client_output_buffer_limit` of ready output plus the replies already asked of backends
@@ -41,9 +42,13 @@ fn queued_bytes(q: &Queue) -> usize {
 
 impl Session {
     /// True when the read buffer holds more than `client_query_buffer_limit` bytes of
-    /// incomplete request: the connection must close.
+    /// incomplete request: the connection must close (counted for the metrics).
     pub(super) fn query_buffer_over(&self, buffered: usize) -> bool {
-        buffered > self.shard.config.client_query_buffer_limit
+        let over = buffered > self.shard.config.client_query_buffer_limit;
+        if over {
+            crate::metrics::local(|s| crate::metrics::bump(&s.query_buffer_closes, 1));
+        }
+        over
     }
 
     /// Over a cap right now? The byte sum runs only every few requests once the queue is long,
@@ -81,5 +86,27 @@ impl Session {
             q.bp.since_sum.set(8);
         }
         !q.closed.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::ReplySlot;
+    use bytes::Bytes;
+
+    #[test]
+    fn counts_only_replies_that_are_held() {
+        let q = Queue::default();
+        q.push(Pending::Ready(Bytes::from_static(b"+OK\r\n")));
+        let waiting = ReplySlot::new();
+        q.push(Pending::Wait(waiting.clone()));
+        let filled = ReplySlot::new();
+        filled.fill(Bytes::from(vec![b'x'; 100]));
+        q.push(Pending::Wait(filled.clone()));
+        q.push(Pending::Close);
+        assert_eq!(queued_bytes(&q), 5 + 100);
+        waiting.fill(Bytes::from(vec![b'y'; 10]));
+        assert_eq!(queued_bytes(&q), 5 + 100 + 10);
     }
 }

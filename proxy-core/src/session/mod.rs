@@ -182,7 +182,6 @@ impl Session {
                 }
             }
             if self.query_buffer_over(buf.data().len()) {
-                metrics::local(|s| metrics::bump(&s.query_buffer_closes, 1));
                 return self.fail(ProxyError::RequestTooBig);
             }
             if !self.wait_for_room().await {

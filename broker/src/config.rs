@@ -59,6 +59,8 @@ pub struct BrokerConfig {
     pub debug: bool,
     /// Config of new clusters.
     pub cluster_config: ClusterConfig,
+    /// Ours: `host:port` of the Prometheus metrics endpoint; unset or empty: none.
+    pub metrics_address: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -84,6 +86,7 @@ impl Default for BrokerConfig {
             etcd_prefix: "/undermoon".into(),
             debug: false,
             cluster_config: ClusterConfig::default(),
+            metrics_address: None,
         }
     }
 }
@@ -215,6 +218,10 @@ impl BrokerConfig {
                 self.etcd_prefix = value.trim_end_matches('/').to_string();
             }
             "debug" => self.debug = flag()?,
+            "metrics_address" => {
+                let v = value.trim();
+                self.metrics_address = (!v.is_empty()).then(|| v.to_string());
+            }
             "compression_strategy"
             | "migration_max_migration_time"
             | "migration_max_blocking_time"

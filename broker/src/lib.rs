@@ -42,7 +42,14 @@ pub const HTTP_WORKERS: usize = 4;
 /// A message when the metadata file cannot be loaded or the address cannot be bound.
 pub fn run(config: config::BrokerConfig) -> Result<(), String> {
     let address = config.address.clone();
+    let metrics_address = config.metrics_address.clone();
     let broker = Arc::new(service::Broker::new(config)?);
+    if let Some(addr) = metrics_address {
+        let b = broker.clone();
+        let m = control::metrics::serve(&addr, move || http::metrics::exposition(&b))
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        log::info!("mem_broker metrics on http://{}/metrics", m.local_addr());
+    }
     let server = tiny_http::Server::http(&address)
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     // why: with port 0 the OS picks the port; logging the bound address lets a caller (the

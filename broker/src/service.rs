@@ -53,6 +53,8 @@ pub struct Broker {
     write_lock: Mutex<()>,
     scale_lock: Mutex<()>,
     replicas: Mutex<Vec<String>>,
+    /// API request counters (the metrics endpoint).
+    pub http_metrics: crate::http::metrics::HttpMetrics,
 }
 
 /// Unix seconds now.
@@ -129,6 +131,7 @@ impl Broker {
             etcd,
             write_lock: Mutex::new(()),
             scale_lock: Mutex::new(()),
+            http_metrics: Default::default(),
         })
     }
 

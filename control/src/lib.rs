@@ -12,6 +12,7 @@
 //!   coordinator encodes.
 //! * `client`: small blocking RESP client (feature `resp-client`, also used by the proxy's
 //!   migration scanner) and HTTP client (feature `client`), shared with the broker.
+//! * [`metrics`]: Prometheus text writer and the side-thread HTTP endpoint of every binary.
 //! * [`config`]: the `UNDERMOON_` env prefix and config error the broker's and coordinator's
 //!   loaders share.
 //! * `coordinator` (feature `coordinator`): the coordinator's loops and admin port.
@@ -26,5 +27,6 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "coordinator")]
 pub mod coordinator;
+pub mod metrics;
 pub mod model;
 pub mod umctl;

@@ -49,6 +49,16 @@ pub struct ProxyConfig {
     pub max_redirections: Option<u64>,
     pub default_redirection_address: String,
     pub cluster_nodes_version: String,
+    /// Ours: most bytes of incomplete request buffered per client; over it the connection
+    /// closes with `-ERR Protocol error: request too big`. Redis' `client-query-buffer-limit`.
+    pub client_query_buffer_limit: usize,
+    /// Ours: most replies owed to one client before the proxy stops reading its requests.
+    pub client_max_pending_replies: usize,
+    /// Ours: most bytes of ready replies a client has not read before the proxy stops reading
+    /// its requests (back-pressure, not disconnection).
+    pub client_output_buffer_limit: usize,
+    /// Ours: `host:port` of the Prometheus metrics endpoint; unset or empty: none.
+    pub metrics_address: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -73,6 +83,10 @@ impl Default for ProxyConfig {
             max_redirections: None,
             default_redirection_address: String::new(),
             cluster_nodes_version: "v2".to_string(),
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            client_max_pending_replies: 1024,
+            client_output_buffer_limit: 32 * 1024 * 1024,
+            metrics_address: None,
         }
     }
 }
@@ -84,7 +98,7 @@ enum Ty {
     Bool,
 }
 
-const KEYS: [(&str, Ty); 19] = [
+const KEYS: [(&str, Ty); 23] = [
     ("address", Ty::Str),
     ("announce_address", Ty::Str),
     ("slowlog_len", Ty::Int),
@@ -104,6 +118,10 @@ const KEYS: [(&str, Ty); 19] = [
     ("max_redirections", Ty::Int),
     ("default_redirection_address", Ty::Str),
     ("cluster_nodes_version", Ty::Str),
+    ("client_query_buffer_limit", Ty::Int),
+    ("client_max_pending_replies", Ty::Int),
+    ("client_output_buffer_limit", Ty::Int),
+    ("metrics_address", Ty::Str),
 ];
 
 impl ProxyConfig {
@@ -160,6 +178,19 @@ impl ProxyConfig {
         }
         if self.slowlog_len == 0 {
             return bad("slowlog_len must be > 0");
+        }
+        if self.client_query_buffer_limit == 0
+            || self.client_max_pending_replies == 0
+            || self.client_output_buffer_limit == 0
+        {
+            return bad("client_query_buffer_limit, client_max_pending_replies and client_output_buffer_limit must be > 0");
+        }
+        if self
+            .metrics_address
+            .as_deref()
+            .is_some_and(|a| a.trim().is_empty())
+        {
+            self.metrics_address = None;
         }
         if self.announce_address.is_empty() {
             self.announce_address = self.address.clone();
@@ -241,6 +272,41 @@ mod tests {
             .to_string();
         assert!(e.contains("UNDERMOON_THREAD_NUMBER"), "{e}");
         assert!(ProxyConfig::load(None, env(&[("UNDERMOON_BACKEND_CONN_NUM", "0")])).is_err());
+        assert!(
+            ProxyConfig::load(None, env(&[("UNDERMOON_CLIENT_MAX_PENDING_REPLIES", "0")])).is_err()
+        );
+    }
+
+    #[test]
+    fn client_caps_and_metrics_address() {
+        let c = ProxyConfig::load(None, env(&[])).unwrap();
+        assert_eq!(c.client_query_buffer_limit, 1 << 30);
+        assert_eq!(c.client_max_pending_replies, 1024);
+        assert_eq!(c.metrics_address, None);
+        let mut f = tempfile();
+        writeln!(
+            f.1,
+            "client_output_buffer_limit = 4096\nmetrics_address = \"\""
+        )
+        .unwrap();
+        let c = ProxyConfig::load(
+            Some(&f.0),
+            env(&[
+                ("UNDERMOON_CLIENT_QUERY_BUFFER_LIMIT", "65536"),
+                ("UNDERMOON_CLIENT_MAX_PENDING_REPLIES", "16"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.client_output_buffer_limit, 4096);
+        assert_eq!(c.client_query_buffer_limit, 65536);
+        assert_eq!(c.client_max_pending_replies, 16);
+        assert_eq!(c.metrics_address, None);
+        let c = ProxyConfig::load(
+            None,
+            env(&[("UNDERMOON_METRICS_ADDRESS", "127.0.0.1:9121")]),
+        )
+        .unwrap();
+        assert_eq!(c.metrics_address.as_deref(), Some("127.0.0.1:9121"));
     }
 
     fn tempfile() -> (std::path::PathBuf, std::fs::File) {

@@ -65,6 +65,16 @@ pub fn run(config: ProxyConfig) -> Result<(), ServerError> {
     let n = config.thread_number.unwrap_or(cpus.len()).max(1);
     let config = Arc::new(config);
     let control = Control::new(&config, n);
+    if let Some(addr) = config.metrics_address.as_deref() {
+        let ctl = control.clone();
+        match control::metrics::serve(addr, move || crate::metrics::exposition(&ctl)) {
+            Ok(m) => log::info!("server_proxy: metrics on http://{}/metrics", m.local_addr()),
+            Err(e) => {
+                eprintln!("server_proxy: cannot serve metrics on {addr}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
 
     let mut senders: Vec<Vec<SharedSender<SnapshotMsg>>> = (0..n).map(|_| Vec::new()).collect();
     let mut receivers: Vec<Vec<SharedReceiver<SnapshotMsg>>> = (0..n).map(|_| Vec::new()).collect();
@@ -116,6 +126,7 @@ async fn core_main(
         let timeout = Duration::from_millis(config.backend_timeout.max(100));
         glommio::spawn_local(crate::repl::run(control.clone(), timeout)).detach();
     }
+    crate::metrics::attach(control.clone(), core);
     let shard = Shard::new(core, config.clone(), control);
     for rx in rxs {
         let shard = shard.clone();

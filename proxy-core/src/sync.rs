@@ -47,6 +47,11 @@ impl ReplySlot {
         }
     }
 
+    /// Bytes of the reply held, 0 before it arrives and after the writer took it.
+    pub fn held_len(&self) -> usize {
+        self.value.borrow().as_ref().map_or(0, Bytes::len)
+    }
+
     /// True once filled (also after the value was taken).
     pub fn is_filled(&self) -> bool {
         self.done.get()

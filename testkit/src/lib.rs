@@ -3,7 +3,9 @@
 //! Only `[dev-dependencies]` use it; no binary links it.
 #![forbid(unsafe_code)]
 
+mod http;
 mod server;
+pub use http::http_get;
 pub use server::{start, start_on, Server};
 
 use std::net::TcpListener;

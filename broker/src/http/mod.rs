@@ -4,5 +4,6 @@
 /// The blocking HTTP client lives in `control` so the coordinator shares it.
 pub use control::client::http as client;
 pub mod errors;
+pub mod metrics;
 pub mod routes;
 pub mod server;

@@ -283,6 +283,39 @@ pub fn dispatch(
     }
 }
 
+/// The route template of `path` (parameters as `{}`), `unknown` for paths no route serves.
+/// why: the metrics label must not take a value per cluster or proxy address.
+pub fn route_name(path: &[&str]) -> &'static str {
+    match path {
+        ["version"] => "version",
+        ["metadata"] => "metadata",
+        ["clusters", "names"] => "clusters/names",
+        ["clusters", "meta", _] => "clusters/meta/{}",
+        ["clusters", "info", _] => "clusters/info/{}",
+        ["clusters", "nodes", _] => "clusters/nodes/{}",
+        ["clusters", "free_nodes", _] => "clusters/free_nodes/{}",
+        ["clusters", "migrations"] => "clusters/migrations",
+        ["clusters", "migrations", "expand", _] => "clusters/migrations/expand/{}",
+        ["clusters", "migrations", "shrink", _, _] => "clusters/migrations/shrink/{}/{}",
+        ["clusters", "migrations", "auto", _, _] => "clusters/migrations/auto/{}/{}",
+        ["clusters", "config", _] => "clusters/config/{}",
+        ["clusters", "balance", _] => "clusters/balance/{}",
+        ["proxies", "addresses"] => "proxies/addresses",
+        ["proxies", "meta"] => "proxies/meta",
+        ["proxies", "meta", _] => "proxies/meta/{}",
+        ["proxies", "failover", _] => "proxies/failover/{}",
+        ["proxies", "failed", "addresses"] => "proxies/failed/addresses",
+        ["failures"] => "failures",
+        ["failures", _, _] => "failures/{}/{}",
+        ["epoch"] => "epoch",
+        ["epoch", "recovery"] => "epoch/recovery",
+        ["epoch", _] => "epoch/{}",
+        ["resources", "failures", "check"] => "resources/failures/check",
+        ["config"] => "config",
+        _ => "unknown",
+    }
+}
+
 /// True when some method serves `path` (so another method gets 405, not 404).
 fn known_path(path: &[&str]) -> bool {
     matches!(

@@ -150,8 +150,23 @@ fn gzip(data: &[u8]) -> Option<Vec<u8>> {
 /// unreachable or its watch reconnecting): the data is the last known, not confirmed current.
 pub const STALE_HEADER: &str = "X-Undermoon-Stale";
 
+/// The route template of a request URL, for the metrics.
+fn route_label(url: &str) -> &'static str {
+    let path = url.split('?').next().unwrap_or_default();
+    let Some(rest) = path
+        .strip_prefix("/api/v3/")
+        .or_else(|| path.strip_prefix("/api/v2/"))
+    else {
+        return "unknown";
+    };
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    routes::route_name(&segs)
+}
+
 fn handle(broker: &Broker, mut req: Request) {
     let gz = accepts_gzip(&req);
+    let method = super::metrics::method_label(req.method());
+    let route_tag = route_label(req.url());
     let result = catch_unwind(AssertUnwindSafe(|| route(broker, &mut req))).unwrap_or_else(|_| {
         Err(ApiError::Store(crate::store::StoreError::Internal(
             "handler panicked".into(),
@@ -178,6 +193,7 @@ fn handle(broker: &Broker, mut req: Request) {
             )
         }
     };
+    broker.http_metrics.record(method, route_tag, status);
     let mut resp = Response::from_data(body)
         .with_status_code(status)
         .with_chunked_threshold(usize::MAX);

@@ -24,6 +24,8 @@ pub struct CoordinatorConfig {
     /// Ours: the proxies' `control_password`, sent as `AUTH` on each new proxy connection
     /// (unset or empty: none).
     pub control_password: Option<String>,
+    /// Ours: `host:port` of the Prometheus metrics endpoint; unset or empty: none.
+    pub metrics_address: Option<String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -37,6 +39,7 @@ impl Default for CoordinatorConfig {
             enable_compression: false,
             disable_failover: false,
             control_password: None,
+            metrics_address: None,
         }
     }
 }
@@ -154,6 +157,10 @@ impl CoordinatorConfig {
             "control_password" => {
                 self.control_password = (!value.is_empty()).then(|| value.to_string());
             }
+            "metrics_address" => {
+                let v = value.trim();
+                self.metrics_address = (!v.is_empty()).then(|| v.to_string());
+            }
             other => return Err(ConfigError::UnknownKey(other.to_string())),
         }
         Ok(())
@@ -169,6 +176,7 @@ const KEYS: &[&str] = &[
     "enable_compression",
     "disable_failover",
     "control_password",
+    "metrics_address",
 ];
 
 #[cfg(test)]
@@ -200,6 +208,10 @@ mod tests {
         env.insert("control_password".to_string(), String::new());
         let c = CoordinatorConfig::from_parts(None, &env).unwrap();
         assert_eq!(c.control_password, None, "empty means none");
+        assert_eq!(c.metrics_address, None);
+        env.insert("metrics_address".to_string(), "127.0.0.1:9122".to_string());
+        let c = CoordinatorConfig::from_parts(Some(file), &env).unwrap();
+        assert_eq!(c.metrics_address.as_deref(), Some("127.0.0.1:9122"));
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub fn round(ctx: &Ctx) {
         ctx.brokers.failed_addresses(),
     ) {
         (Ok(a), Ok(f)) => (a, f.into_iter().collect::<HashSet<_>>()),
-        (Err(e), _) | (_, Err(e)) => return log::warn!("detect: {e}"),
+        (Err(e), _) | (_, Err(e)) => {
+            super::stats::round_failed("detect");
+            return log::warn!("detect: {e}");
+        }
     };
     let targets: Vec<String> = all.into_iter().filter(|a| !failed.contains(a)).collect();
     let timeout = ctx.proxies.timeout;
@@ -31,6 +34,7 @@ pub fn round(ctx: &Ctx) {
             continue;
         }
         log::warn!("detect: proxy {addr} is not responding; reporting it");
+        super::stats::proxy_down();
         ctx.proxies.forget(&addr);
         if let Err(e) = ctx.brokers.report_failure(&addr, &ctx.config.reporter_id) {
             log::warn!("detect: cannot report {addr}: {e}");

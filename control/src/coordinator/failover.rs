@@ -10,7 +10,10 @@ use super::{sync, Ctx};
 pub fn round(ctx: &Ctx) {
     let failures = match ctx.brokers.failures() {
         Ok(f) => f,
-        Err(e) => return log::warn!("failover: {e}"),
+        Err(e) => {
+            super::stats::round_failed("failover");
+            return log::warn!("failover: {e}");
+        }
     };
     if failures.is_empty() {
         return;
@@ -21,6 +24,7 @@ pub fn round(ctx: &Ctx) {
         (addr, r)
     });
     for (addr, r) in results {
+        super::stats::failover(r.is_ok());
         match r {
             Ok(Some(replacement)) => {
                 log::warn!("failover: {addr} failed over, replaced by {replacement}");

@@ -15,7 +15,10 @@ pub fn round(ctx: &Ctx) {
         ctx.brokers.failed_addresses(),
     ) {
         (Ok(a), Ok(f)) => (a, f.into_iter().collect::<HashSet<_>>()),
-        (Err(e), _) | (_, Err(e)) => return log::warn!("migrate: {e}"),
+        (Err(e), _) | (_, Err(e)) => {
+            super::stats::round_failed("migrate");
+            return log::warn!("migrate: {e}");
+        }
     };
     let targets: Vec<String> = all.into_iter().filter(|a| !failed.contains(a)).collect();
     let proxies = ctx.proxies.clone();
@@ -46,6 +49,7 @@ pub fn round(ctx: &Ctx) {
             log::warn!("migrate: commit failed: {e}");
             continue;
         }
+        super::stats::migration_committed();
         log::info!(
             "migrate: committed {} {} -> {}",
             task.slot_range.range_list,

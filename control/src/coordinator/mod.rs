@@ -19,6 +19,7 @@ mod detect;
 mod failover;
 mod migrate;
 pub mod proxies;
+pub mod stats;
 mod sync;
 mod workers;
 
@@ -82,6 +83,17 @@ pub fn run(config: CoordinatorConfig) -> Result<(), CoordinatorError> {
         ctx.config.reporter_id,
         ctx.brokers.list()
     );
+    if let Some(addr) = ctx.config.metrics_address.as_deref() {
+        match crate::metrics::serve(addr, stats::exposition) {
+            Ok(m) => log::info!("coordinator metrics on http://{}/metrics", m.local_addr()),
+            Err(source) => {
+                return Err(CoordinatorError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                })
+            }
+        }
+    }
     spawn_loop("detect", ctx.clone(), detect::round);
     if ctx.config.disable_failover {
         log::warn!("disable_failover: failures are reported but never failed over");
@@ -100,6 +112,7 @@ fn spawn_loop(name: &'static str, ctx: Ctx, round: fn(&Ctx)) {
         .spawn(move || loop {
             let start = Instant::now();
             round(&ctx);
+            stats::round(name);
             log::trace!("{name} round took {:?}", start.elapsed());
             std::thread::sleep(ROUND_INTERVAL);
         });

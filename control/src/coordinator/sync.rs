@@ -19,7 +19,10 @@ use std::collections::HashSet;
 pub fn round(ctx: &Ctx) {
     let plan = match plan(ctx) {
         Ok(p) => p,
-        Err(e) => return log::warn!("sync: {e}"),
+        Err(e) => {
+            super::stats::round_failed("sync");
+            return log::warn!("sync: {e}");
+        }
     };
     for phase in plan {
         let c = ctx.clone();
@@ -100,9 +103,11 @@ pub fn push(ctx: &Ctx, addr: &str) {
     };
     let (repl, cluster) = commands(&proxy);
     if !send(ctx, addr, &repl.encode()) {
-        return;
+        return super::stats::push(false);
     }
-    if send(ctx, addr, &cluster.encode(ctx.config.enable_compression)) {
+    let ok = send(ctx, addr, &cluster.encode(ctx.config.enable_compression));
+    super::stats::push(ok);
+    if ok {
         log::info!("sync: {addr} now at epoch {}", proxy.epoch);
     }
 }

@@ -178,6 +178,8 @@ impl Session {
              total_commands_processed:{cmds}\r\n"
         ));
         s.push_str(&per_core);
+        s.push_str("\r\n");
+        s.push_str(&metrics::info_section(ctl));
         s
     }
 

@@ -8,6 +8,7 @@
 //! ```
 
 mod admin;
+mod backpressure;
 mod client;
 mod dispatch;
 mod merge;
@@ -37,11 +38,6 @@ use std::time::Duration;
 /// Client read chunk. why: 16 KiB holds a deep pipeline of small commands per read; bigger
 /// values simply take several reads.
 const READ_CHUNK: usize = 16 * 1024;
-/// Most replies pending per connection before the reader stops reading. why: back-pressure:
-/// a client that pipelines without reading must not make the proxy buffer without bound.
-const MAX_PENDING: usize = 1024;
-/// Largest incomplete request buffered. why: Redis' `client-query-buffer-limit` is 1 GiB.
-const MAX_REQUEST_BUF: usize = 1024 * 1024 * 1024;
 /// Output bytes gathered before a write. why: one write per batch of ready replies.
 const WRITE_BATCH: usize = 64 * 1024;
 
@@ -80,6 +76,7 @@ struct Queue {
     wake_writer: Notify,
     space: Notify,
     closed: Cell<bool>,
+    bp: backpressure::State,
 }
 
 impl Queue {
@@ -176,21 +173,18 @@ impl Session {
                             self.queue.push(Pending::Close);
                             return;
                         }
+                        if !self.wait_for_room().await {
+                            return;
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => return self.fail(ProxyError::Client(e)),
                 }
             }
-            if buf.data().len() > MAX_REQUEST_BUF {
+            if self.query_buffer_over(buf.data().len()) {
                 return self.fail(ProxyError::RequestTooBig);
             }
-            while self.queue.items.borrow().len() >= MAX_PENDING {
-                if self.queue.closed.get() {
-                    return;
-                }
-                self.queue.space.notified().await;
-            }
-            if self.queue.closed.get() {
+            if !self.wait_for_room().await {
                 return;
             }
             match buf.read_from(&mut r).await {
@@ -230,6 +224,13 @@ impl Session {
     }
 }
 
+/// A reply on its way out, counted by the metrics if it is an error.
+#[inline]
+fn counted(reply: Bytes) -> Bytes {
+    metrics::note_reply(&reply);
+    reply
+}
+
 /// Sends replies in order; a batch of ready replies goes out in one write.
 async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
     let mut out = OutBuf::default();
@@ -254,9 +255,9 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
             let Some(p) = next else { break };
             queue.space.notify();
             match p {
-                Pending::Ready(b) => out.push(b),
-                Pending::Wait(s) => out.push(s.wait().await),
-                Pending::Transform(s, f) => out.push(f(&s.wait().await)),
+                Pending::Ready(b) => out.push(counted(b)),
+                Pending::Wait(s) => out.push(counted(s.wait().await)),
+                Pending::Transform(s, f) => out.push(counted(f(&s.wait().await))),
                 Pending::Merge(m) => {
                     let mut replies = Vec::with_capacity(m.parts.len());
                     for s in &m.parts {
@@ -265,9 +266,9 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
                     let parts: Vec<&[u8]> = replies.iter().map(|r| &r[..]).collect();
                     let merged = merge::merge(m.kind, &parts, &m.pos, m.total);
                     if m.decode {
-                        out.push(crate::compress::decode_reply(&merged));
+                        out.push(counted(crate::compress::decode_reply(&merged)));
                     } else {
-                        out.push(merged);
+                        out.push(counted(merged));
                     }
                 }
                 Pending::Slow(m) => {

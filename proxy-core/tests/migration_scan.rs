@@ -86,7 +86,7 @@ fn moves_every_key_of_the_ranges_with_its_ttl() {
         scan_interval: Duration::from_micros(100),
         timeout: T,
     };
-    let stats = move_ranges(&src_p.addr(), &dst_p.addr(), &ranges, &cfg, &|| false).unwrap();
+    let stats = move_ranges(&src_p.addr(), &dst_p.addr(), &ranges, &cfg, None, &|| false).unwrap();
     assert_eq!(
         stats.moved + stats.already_there,
         moving.len() as u64,
@@ -125,6 +125,6 @@ fn moves_every_key_of_the_ranges_with_its_ttl() {
         assert_eq!(call(&mut dst, &[b"EXISTS", k]), Value::Int(0));
     }
     // Nothing left to move: a second pass finds no key of the ranges.
-    let again = move_ranges(&src_p.addr(), &dst_p.addr(), &ranges, &cfg, &|| false).unwrap();
+    let again = move_ranges(&src_p.addr(), &dst_p.addr(), &ranges, &cfg, None, &|| false).unwrap();
     assert_eq!(again.moved + again.already_there + again.gone, 0);
 }

@@ -1,18 +1,64 @@
-//! Slot migration (spec 3): the pure parts every core and both sides of a migration share —
-//! task identity and states, which ranges `CLUSTER NODES/SLOTS` list for a given state (spec
-//! 2.9), and the destination's verdict on a switch command ([`switch`]).
-//!
-//! Not yet wired: no task runs (no scanner, no blocking, no pull-on-demand), so every task
-//! sits in [`MigrationState::PreCheck`], whose view is exactly what the proxy serves today: a
-//! migrating range stays local, an importing range is redirected to its source. See
-//! `docs/migration.md` for the design the running tasks will follow.
+//! Slot migration (spec 3). Pure parts: task identity and states, which ranges `CLUSTER
+//! NODES/SLOTS` list for a given state (spec 2.9), the destination's verdict on a switch
+//! command ([`switch`]) and what a request on a slot of a tagged range does ([`gate`]).
+//! Running parts: [`registry`] starts a thread per task ([`source`], [`import`]), the cores
+//! drain ([`drain`]) and pull keys on demand ([`pull`]) under [`locks`]. Design and its cost
+//! (no UMSYNC): `docs/migration.md`.
 
 pub mod deletes;
+pub mod drain;
+pub mod import;
+pub mod locks;
+pub mod pull;
+pub mod registry;
 pub mod scan;
+pub mod source;
+pub mod stats;
 pub mod switch;
+pub mod task;
 
 use crate::snapshot::ClusterSnapshot;
 use control::model::{MigrationTask, SlotRange, SlotRangeTag};
+use std::sync::Arc;
+use task::{Side, Task};
+
+/// What a request on one slot does while migration tasks exist.
+#[derive(Debug, Clone)]
+pub enum Gate {
+    /// Route as usual.
+    Serve,
+    /// Source, before the destination took over: wait (bounded by the task's
+    /// `max_blocking`), then decide again.
+    Hold(Arc<Task>),
+    /// Destination, after PRE_SWITCH: pull the key from the source first.
+    Pull(Arc<Task>),
+    /// Answer `MOVED <slot> <addr>` (the other end serves the slot now).
+    Moved(String),
+}
+
+/// The gate for `slot` under `snap`'s tasks.
+pub fn gate(snap: &ClusterSnapshot, slot: u16) -> Gate {
+    let Some(t) = snap
+        .migrations
+        .iter()
+        .find(|t| t.task.slot_range.range_list.contains(slot))
+    else {
+        return Gate::Serve;
+    };
+    let Some(meta) = t.meta() else {
+        return Gate::Serve;
+    };
+    let state = t.state();
+    match t.side {
+        Side::Source if registry::source_holds(state) => Gate::Hold(t.clone()),
+        Side::Source => Gate::Moved(meta.dst_proxy_address.clone()),
+        Side::Destination => match state {
+            MigrationState::PreCheck => Gate::Moved(meta.src_proxy_address.clone()),
+            MigrationState::SwitchCommitted => Gate::Serve,
+            _ => Gate::Pull(t.clone()),
+        },
+    }
+}
 
 /// A task's progress; the names are the ones `UMCTL INFO` shows (spec 3.2, 3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]

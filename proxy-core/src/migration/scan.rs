@@ -4,14 +4,15 @@
 //! Blocking, on its own thread and connections, so the copy never runs on a data-plane core.
 //! Precondition (see `docs/migration.md`): the source proxy no longer sends writes for these
 //! ranges to the source Redis (the task is past PRE_SWITCH), so a key copied here cannot be
-//! changed on the source afterwards.
-//!
-//! Not wired to a task yet; the running source task will call [`move_ranges`].
+//! changed on the source afterwards. The destination's import task ([`super::import`]) runs
+//! it with the key locks its cores' on-demand pulls take.
 
+use super::locks::KeyLocks;
 use crate::slot::key_slot;
 use control::client::resp::{Conn, Value};
 use control::model::RangeList;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Pacing and limits of one copy.
@@ -36,6 +37,15 @@ pub struct ScanStats {
     pub gone: u64,
     /// Keys seen by SCAN outside the ranges, left alone.
     pub skipped: u64,
+    /// Keys of the ranges skipped because a pull held their lock (that pull moves them).
+    pub busy: u64,
+}
+
+impl ScanStats {
+    /// Keys of the ranges this pass found on the source; 0 means the copy is complete.
+    pub fn found(&self) -> u64 {
+        self.moved + self.already_there + self.gone + self.busy
+    }
 }
 
 /// Copies every key of `ranges` from `src` to `dst` (both `host:port`), then deletes it on
@@ -52,6 +62,7 @@ pub fn move_ranges(
     dst: &str,
     ranges: &RangeList,
     cfg: &ScanConfig,
+    locks: Option<&Arc<KeyLocks>>,
     stop: &dyn Fn() -> bool,
 ) -> io::Result<ScanStats> {
     let mut s = Conn::connect(src, cfg.timeout)?;
@@ -69,7 +80,22 @@ pub fn move_ranges(
         mine.sort_unstable();
         mine.dedup();
         stats.skipped += others.len() as u64;
+        // why: a key a pull is moving right now is skipped; the pull deletes it on the
+        // source, and a later pass would find it if the pull failed.
+        let mut guards = Vec::with_capacity(mine.len());
+        if let Some(l) = locks {
+            let before = mine.len();
+            mine.retain(|k| match l.try_lock(k) {
+                Some(g) => {
+                    guards.push(g);
+                    true
+                }
+                None => false,
+            });
+            stats.busy += (before - mine.len()) as u64;
+        }
         move_batch(&mut s, &mut d, mine, &mut stats)?;
+        drop(guards);
         if next == b"0" || stop() {
             return Ok(stats);
         }

@@ -11,6 +11,7 @@ mod admin;
 mod client;
 mod dispatch;
 mod merge;
+mod migrate;
 mod multi;
 mod node;
 mod owned;

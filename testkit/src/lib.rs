@@ -3,7 +3,9 @@
 //! Only `[dev-dependencies]` use it; no binary links it.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 mod server;
+pub mod writer;
 pub use server::{start, start_on, Server};
 
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! The destination side's task thread: once `PRESWITCH` has moved the task to PRE_SWITCH
 //! (the cores now serve the range, pulling each key on demand), copy every remaining key of
 //! the range from the source Redis with the scanner, under the same key locks as the pulls,
-//! until a full SCAN pass finds none; then the task is SWITCH_COMMITTED (`FINALSWITCH` is
+//! in one full SCAN pass; then the task is SWITCH_COMMITTED (`FINALSWITCH` is
 //! accepted and `UMCTL INFOMGR` reports it).
 
 use super::registry::Env;
@@ -48,13 +48,14 @@ pub fn run(task: &Task, env: &Env, cfg: &MigrationConfig) {
             &stop,
         ) {
             Ok(s) => {
-                env.stats.add(Counter::ScanLockSuccess, s.found() - s.busy);
+                env.stats
+                    .add(Counter::ScanLockSuccess, s.moved + s.already_there + s.gone);
                 env.stats.add(Counter::ScanLockFailed, s.busy);
-                if s.found() == 0 && !task.stopped() {
+                if !task.stopped() {
                     task.set_state(MigrationState::SwitchCommitted);
-                    log::info!("migration {ranges}: copy complete");
-                    return;
+                    log::info!("migration {ranges}: copy complete ({s:?})");
                 }
+                return;
             }
             Err(e) => {
                 log::warn!("migration {ranges}: scan failed, retrying: {e}");

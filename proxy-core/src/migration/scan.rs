@@ -7,7 +7,7 @@
 //! changed on the source afterwards. The destination's import task ([`super::import`]) runs
 //! it with the key locks its cores' on-demand pulls take.
 
-use super::locks::KeyLocks;
+use super::locks::{KeyGuard, KeyLocks};
 use crate::slot::key_slot;
 use control::client::resp::{Conn, Value};
 use control::model::RangeList;
@@ -37,19 +37,13 @@ pub struct ScanStats {
     pub gone: u64,
     /// Keys seen by SCAN outside the ranges, left alone.
     pub skipped: u64,
-    /// Keys of the ranges skipped because a pull held their lock (that pull moves them).
+    /// Times a key of the ranges was set aside because a pull held its lock.
     pub busy: u64,
 }
 
-impl ScanStats {
-    /// Keys of the ranges this pass found on the source; 0 means the copy is complete.
-    pub fn found(&self) -> u64 {
-        self.moved + self.already_there + self.gone + self.busy
-    }
-}
-
 /// Copies every key of `ranges` from `src` to `dst` (both `host:port`), then deletes it on
-/// `src`. Returns when a full SCAN has found nothing left, or when `stop()` turns true
+/// `src`. Returns after one full SCAN (and the keys it had to set aside because a pull held
+/// them), which leaves none of the ranges' keys on the source, or when `stop()` turns true
 /// (checked between batches).
 ///
 /// RESTORE never uses REPLACE: a key the destination already holds was pulled there on demand
@@ -70,6 +64,7 @@ pub fn move_ranges(
     let count = cfg.scan_count.max(1).to_string();
     let mut stats = ScanStats::default();
     let mut cursor = b"0".to_vec();
+    let mut busy_keys = Vec::new();
     loop {
         let reply = s.call(&[b"SCAN".as_slice(), &cursor, b"COUNT", count.as_bytes()])?;
         let (next, keys) = scan_reply(reply)?;
@@ -80,30 +75,66 @@ pub fn move_ranges(
         mine.sort_unstable();
         mine.dedup();
         stats.skipped += others.len() as u64;
-        // why: a key a pull is moving right now is skipped; the pull deletes it on the
-        // source, and a later pass would find it if the pull failed.
-        let mut guards = Vec::with_capacity(mine.len());
-        if let Some(l) = locks {
-            let before = mine.len();
-            mine.retain(|k| match l.try_lock(k) {
-                Some(g) => {
-                    guards.push(g);
-                    true
-                }
-                None => false,
-            });
-            stats.busy += (before - mine.len()) as u64;
-        }
+        // why: a key a pull is moving right now is set aside; the pull deletes it on the
+        // source, and if the pull failed it is still there when we come back for it.
+        let guards = lock_all(locks, &mut mine, &mut busy_keys, &mut stats);
+        let moved_any = !mine.is_empty();
         move_batch(&mut s, &mut d, mine, &mut stats)?;
         drop(guards);
-        if next == b"0" || stop() {
+        if stop() {
             return Ok(stats);
         }
+        if next == b"0" {
+            break;
+        }
         cursor = next;
-        if !cfg.scan_interval.is_zero() {
+        // why: pacing is for the data moved; a batch with no key of the ranges costs one
+        // SCAN reply, so it does not wait.
+        if moved_any && !cfg.scan_interval.is_zero() {
             std::thread::sleep(cfg.scan_interval);
         }
     }
+    // SCAN returned every key that was on the source from start to end (none can arrive
+    // after PRE_SWITCH), so once the keys set aside are dealt with the copy is complete.
+    while !busy_keys.is_empty() {
+        if stop() {
+            return Ok(stats);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        let mut retry = std::mem::take(&mut busy_keys);
+        let guards = lock_all(locks, &mut retry, &mut busy_keys, &mut stats);
+        move_batch(&mut s, &mut d, retry, &mut stats)?;
+        drop(guards);
+    }
+    Ok(stats)
+}
+
+/// Locks what it can of `keys`, moving the others to `busy`.
+fn lock_all(
+    locks: Option<&Arc<KeyLocks>>,
+    keys: &mut Vec<Vec<u8>>,
+    busy: &mut Vec<Vec<u8>>,
+    stats: &mut ScanStats,
+) -> Vec<KeyGuard> {
+    let Some(l) = locks else {
+        return Vec::new();
+    };
+    let mut guards = Vec::with_capacity(keys.len());
+    let mut free = Vec::with_capacity(keys.len());
+    for k in keys.drain(..) {
+        match l.try_lock(&k) {
+            Some(g) => {
+                guards.push(g);
+                free.push(k);
+            }
+            None => {
+                stats.busy += 1;
+                busy.push(k);
+            }
+        }
+    }
+    *keys = free;
+    guards
 }
 
 fn move_batch(

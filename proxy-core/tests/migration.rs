@@ -154,3 +154,64 @@ fn a_range_moves_under_concurrent_writes_without_losing_one() {
         report.acked, report.redirects
     );
 }
+
+/// A source whose destination never takes over holds the range's requests for at most
+/// `migration_max_blocking_time`, then answers TRYAGAIN; it never serves them from its Redis.
+/// The destination refuses switch commands for a task it does not have.
+#[test]
+fn the_hold_is_bounded_and_unknown_tasks_are_refused() {
+    let h = two_halves();
+    let (a, b) = (&h.a, &h.b);
+    let ra = h.redis_a.addr();
+    let meta = format!("2 {} {ra} {} {}", a.addr(), b.addr(), h.redis_b.addr());
+    let mut c = Client::connect(b.port);
+    let args = format!("mgr-0.2 mydb MIGRATING 1 4096-8191 {meta}");
+    let mut cmd: Vec<&str> = vec!["UMCTL", "PRESWITCH"];
+    cmd.extend(args.split(' '));
+    assert_eq!(c.cmd(&cmd), Value::err("NOT_READY_FOR_SWITCHING"));
+    setcluster(
+        a,
+        &format!(
+            "v2 2 NOFLAG mydb {ra} 1 0-4095 {ra} migrating 1 4096-8191 {meta} \
+             PEER {} 1 8192-16383 CONFIG migration_max_blocking_time 300",
+            b.addr()
+        ),
+    );
+    // `b` still has epoch 1: not ready; at epoch 2 without the task: not found.
+    assert_eq!(c.cmd(&cmd), Value::err("NOT_READY_FOR_SWITCHING"));
+    setcluster(
+        b,
+        &format!(
+            "v2 2 NOFLAG mydb {} 1 8192-16383 PEER {} 1 0-8191",
+            h.redis_b.addr(),
+            a.addr()
+        ),
+    );
+    assert_eq!(c.cmd(&cmd), Value::err("TASK_NOT_FOUND"));
+    let v1 = args.replace("mgr-0.2", "mgr-0.1");
+    let mut cmd1: Vec<&str> = vec!["UMCTL", "PRECHECK"];
+    cmd1.extend(v1.split(' '));
+    assert_eq!(
+        c.cmd(&cmd1),
+        Value::err("switch failed: IncompatibleVersion")
+    );
+
+    // `{a}` hashes to 15495, `{x}` to 16287: find a key in 4096-8191 instead.
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| (4096..=8191).contains(&proxy_core::slot::key_slot(k.as_bytes())))
+        .unwrap();
+    let mut ca = Client::connect(a.port);
+    let t0 = Instant::now();
+    let r = ca.cmd(&["SET", &key, "v"]);
+    assert!(r.text().starts_with("TRYAGAIN"), "{r:?}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let mut direct = Client::connect(h.redis_a.port);
+    assert_eq!(direct.cmd(&["EXISTS", &key]), Value::Int(0), "not served");
+    // Still PRE_CHECK: the range is listed at the source (merged with its neighbour).
+    let nodes = ca.cmd(&["CLUSTER", "NODES"]).text();
+    assert!(
+        nodes.lines().next().unwrap().ends_with(" 0-8191"),
+        "{nodes}"
+    );
+}

@@ -12,9 +12,9 @@ use crate::sync::ReplySlot;
 use bytes::Bytes;
 use control::client::resp::{encode, read_value, Value};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::locks::KeyLocks;
@@ -23,6 +23,44 @@ thread_local! {
     /// This core's connections used by pulls, by Redis address. why: separate from the
     /// sessions' groups so a pull never queues behind (or ahead of) client commands.
     static GROUPS: RefCell<HashMap<String, Rc<BackendGroup>>> = RefCell::new(HashMap::new());
+    /// Keys this core has already pulled (or found absent at the source) per running task.
+    /// why: after that the source can never hold the key again (it stopped serving the
+    /// range), so later commands on a hot key skip the round trip to the source Redis.
+    static SETTLED: RefCell<Vec<Settled>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A task and the keys this core no longer needs to pull for it.
+type Settled = (Weak<Task>, HashSet<Vec<u8>>);
+
+/// Most keys remembered per task and core. why: bounds memory; past it keys are pulled
+/// (checked at the source) every time, which is only slower.
+const MAX_SETTLED: usize = 1 << 20;
+
+fn settled(task: &Arc<Task>, key: &[u8]) -> bool {
+    SETTLED.with(|s| {
+        s.borrow()
+            .iter()
+            .any(|(t, keys)| t.as_ptr() == Arc::as_ptr(task) && keys.contains(key))
+    })
+}
+
+fn settle(task: &Arc<Task>, key: &[u8]) {
+    SETTLED.with(|s| {
+        let mut s = s.borrow_mut();
+        s.retain(|(t, _)| t.upgrade().is_some_and(|t| !t.stopped()));
+        let i = match s.iter().position(|(t, _)| t.as_ptr() == Arc::as_ptr(task)) {
+            Some(i) => i,
+            None => {
+                s.push((Arc::downgrade(task), HashSet::new()));
+                s.len() - 1
+            }
+        };
+        if let Some((_, keys)) = s.get_mut(i) {
+            if keys.len() < MAX_SETTLED {
+                keys.insert(key.to_vec());
+            }
+        }
+    });
 }
 
 /// Why a pull failed; the session answers the command with [`PullError::message`].
@@ -79,7 +117,7 @@ async fn call(g: &BackendGroup, cmds: &[Vec<&[u8]>]) -> Result<Vec<Value>, PullE
 /// # Errors
 /// See [`PullError`].
 pub async fn pull(
-    task: &Task,
+    task: &Arc<Task>,
     key: &[u8],
     locks: &Arc<KeyLocks>,
     stats: &MigrationStats,
@@ -88,6 +126,10 @@ pub async fn pull(
     let Some(meta) = task.meta() else {
         return Ok(());
     };
+    if settled(task, key) {
+        stats.add(Counter::DstKeyExisted, 1);
+        return Ok(());
+    }
     let start = Instant::now();
     let _guard = loop {
         if let Some(g) = locks.try_lock(key) {
@@ -106,6 +148,7 @@ pub async fn pull(
     let (ttl, payload) = match r.as_deref() {
         Ok([Value::Int(-2), _] | [_, Value::Nil]) => {
             stats.add(Counter::SrcKeyNotExisted, 1);
+            settle(task, key);
             return Ok(());
         }
         Ok([Value::Int(t), Value::Bulk(p)]) => (*t, p.clone()),
@@ -136,7 +179,10 @@ pub async fn pull(
         other => return Err(PullError::Redis(format!("RESTORE reply {other:?}"))),
     }
     match call(&src, &[vec![b"DEL", key]]).await?.first() {
-        Some(Value::Int(_)) => Ok(()),
+        Some(Value::Int(_)) => {
+            settle(task, key);
+            Ok(())
+        }
         other => Err(PullError::Redis(format!("DEL reply {other:?}"))),
     }
 }

@@ -15,6 +15,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Batches between two pauses of `PACE_EVERY` x `scan_interval`.
+const PACE_EVERY: u32 = 10;
+
 /// Pacing and limits of one copy.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanConfig {
@@ -65,8 +68,26 @@ pub fn move_ranges(
     let mut stats = ScanStats::default();
     let mut cursor = b"0".to_vec();
     let mut busy_keys = Vec::new();
+    let mut paced: u32 = 0;
+    let mut pending: PendingDel = None;
     loop {
-        let reply = s.call(&[b"SCAN".as_slice(), &cursor, b"COUNT", count.as_bytes()])?;
+        let scan = vec![
+            b"SCAN".to_vec(),
+            cursor.clone(),
+            b"COUNT".to_vec(),
+            count.as_bytes().to_vec(),
+        ];
+        // why: the previous batch's DEL rides with this SCAN, one round trip fewer per batch.
+        let reply = match pending.take() {
+            Some((del, guards)) => {
+                let mut r = s.pipeline(&[del, scan])?;
+                let scan_r = r.pop().ok_or_else(|| io::Error::other("short reply"))?;
+                check_del(r.pop().ok_or_else(|| io::Error::other("short reply"))?)?;
+                drop(guards);
+                scan_r
+            }
+            None => s.call(&scan)?,
+        };
         let (next, keys) = scan_reply(reply)?;
         let (mut mine, others): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
             keys.into_iter().partition(|k| ranges.contains(key_slot(k)));
@@ -79,9 +100,9 @@ pub fn move_ranges(
         // source, and if the pull failed it is still there when we come back for it.
         let guards = lock_all(locks, &mut mine, &mut busy_keys, &mut stats);
         let moved_any = !mine.is_empty();
-        move_batch(&mut s, &mut d, mine, &mut stats)?;
-        drop(guards);
+        pending = move_batch(&mut s, &mut d, mine, &mut stats)?.map(|del| (del, guards));
         if stop() {
+            flush(&mut s, &mut pending)?;
             return Ok(stats);
         }
         if next == b"0" {
@@ -89,11 +110,16 @@ pub fn move_ranges(
         }
         cursor = next;
         // why: pacing is for the data moved; a batch with no key of the ranges costs one
-        // SCAN reply, so it does not wait.
+        // SCAN reply, so it does not wait. The pause is taken every PACE_EVERY batches (as
+        // the original does), so a sleep's fixed overshoot is paid once per group.
         if moved_any && !cfg.scan_interval.is_zero() {
-            std::thread::sleep(cfg.scan_interval);
+            paced += 1;
+            if paced.is_multiple_of(PACE_EVERY) {
+                std::thread::sleep(cfg.scan_interval * PACE_EVERY);
+            }
         }
     }
+    flush(&mut s, &mut pending)?;
     // SCAN returned every key that was on the source from start to end (none can arrive
     // after PRE_SWITCH), so once the keys set aside are dealt with the copy is complete.
     while !busy_keys.is_empty() {
@@ -103,8 +129,8 @@ pub fn move_ranges(
         std::thread::sleep(Duration::from_millis(1));
         let mut retry = std::mem::take(&mut busy_keys);
         let guards = lock_all(locks, &mut retry, &mut busy_keys, &mut stats);
-        move_batch(&mut s, &mut d, retry, &mut stats)?;
-        drop(guards);
+        let mut p = move_batch(&mut s, &mut d, retry, &mut stats)?.map(|del| (del, guards));
+        flush(&mut s, &mut p)?;
     }
     Ok(stats)
 }
@@ -137,14 +163,17 @@ fn lock_all(
     guards
 }
 
+/// Copies `keys` (PTTL+DUMP on the source, RESTORE on the destination) and returns the
+/// `DEL` the source still needs, for the caller to pipeline with its next SCAN; the keys'
+/// locks must be held until that DEL has its reply.
 fn move_batch(
     s: &mut Conn,
     d: &mut Conn,
     keys: Vec<Vec<u8>>,
     stats: &mut ScanStats,
-) -> io::Result<()> {
+) -> io::Result<Option<Vec<Vec<u8>>>> {
     if keys.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let reads: Vec<Vec<&[u8]>> = keys
         .iter()
@@ -178,7 +207,7 @@ fn move_batch(
         }
     }
     if restores.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut del: Vec<Vec<u8>> = vec![b"DEL".to_vec()];
     for (cmd, reply) in restores.iter().zip(d.pipeline(&restores)?) {
@@ -191,10 +220,26 @@ fn move_batch(
             del.push(k.clone());
         }
     }
-    match s.call(&del)? {
+    Ok(Some(del))
+}
+
+fn check_del(reply: Value) -> io::Result<()> {
+    match reply {
         Value::Int(_) => Ok(()),
         other => Err(io::Error::other(format!("DEL reply {other:?}"))),
     }
+}
+
+/// A batch copied but not yet deleted on the source, with the locks of its keys.
+type PendingDel = Option<(Vec<Vec<u8>>, Vec<KeyGuard>)>;
+
+/// Sends the pending DEL on its own.
+fn flush(s: &mut Conn, pending: &mut PendingDel) -> io::Result<()> {
+    if let Some((del, guards)) = pending.take() {
+        check_del(s.call(&del)?)?;
+        drop(guards);
+    }
+    Ok(())
 }
 
 /// `[cursor, [key...]]`.

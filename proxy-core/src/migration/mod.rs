@@ -222,6 +222,34 @@ mod tests {
     }
 
     #[test]
+    fn gate_follows_side_and_state() {
+        let with_tasks = |s: ClusterSnapshot| {
+            let mut s = s;
+            s.migrations = local_tasks(&s)
+                .into_iter()
+                .filter_map(|t| Task::new(t, std::time::Duration::from_secs(1)))
+                .map(Arc::new)
+                .collect();
+            s
+        };
+        let src = with_tasks(source());
+        let dst = with_tasks(snap(&format!(
+            "v2 2 NOFLAGS mydb 127.0.0.1:7002 importing 1 8001-16383 {META} \
+             PEER 127.0.0.1:6001 1 0-8000 127.0.0.1:6001 migrating 1 8001-16383 {META}"
+        )));
+        assert!(matches!(gate(&src, 100), Gate::Serve));
+        assert!(matches!(gate(&src, 9000), Gate::Hold(_)));
+        assert!(matches!(gate(&dst, 9000), Gate::Moved(ref a) if a == "127.0.0.1:6001"));
+        src.migrations[0].set_state(MigrationState::Scanning);
+        assert!(matches!(gate(&src, 9000), Gate::Moved(ref a) if a == "127.0.0.1:6002"));
+        dst.migrations[0].set_state(MigrationState::PreSwitch);
+        assert!(matches!(gate(&dst, 9000), Gate::Pull(_)));
+        dst.migrations[0].set_state(MigrationState::SwitchCommitted);
+        assert!(matches!(gate(&dst, 9000), Gate::Serve));
+        assert_eq!(dst.migrations[0].state(), MigrationState::SwitchCommitted);
+    }
+
+    #[test]
     fn a_different_epoch_is_another_task() {
         let states = TaskStates(vec![(
             local_tasks(&source()).remove(0),

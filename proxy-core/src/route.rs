@@ -8,7 +8,8 @@
 //! 5. a peer proxy owns it                                          -> [`Route::Moved`]
 //! 6. nobody does                                                   -> [`Route::SlotUnbound`]
 //!
-//! Migration (ASK, importing ranges) will add outcomes between 3 and 4.
+//! Slot migration is decided before routing, by the session hook (`session/migrate.rs`), from
+//! the live task states; this function stays a pure function of the snapshot.
 
 use crate::command::{KeyError, Keys};
 use crate::resp::request::Request;

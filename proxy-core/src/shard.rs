@@ -49,6 +49,8 @@ pub struct Control {
     pub stats: Vec<CoreStats>,
     /// The slow log.
     pub slowlog: crate::slowlog::SlowLog,
+    /// Running migration tasks, key locks and counters.
+    pub migrations: crate::migration::registry::Registry,
 }
 
 impl Control {
@@ -61,6 +63,7 @@ impl Control {
             slowlog_sample_rate: AtomicU64::new(config.slowlog_sample_rate),
             stats: (0..cores).map(|_| CoreStats::default()).collect(),
             slowlog: crate::slowlog::SlowLog::default(),
+            migrations: crate::migration::registry::Registry::default(),
         })
     }
 }
@@ -183,11 +186,13 @@ impl Shard {
         }
         *self.groups.borrow_mut() = groups;
         let peers = self.install_peers(&snap, timeout);
-        *self.view.borrow_mut() = Rc::new(CoreView {
+        let view = Rc::new(CoreView {
             snap,
             backends,
             peers,
         });
+        crate::migration::drain::on_install(&view);
+        *self.view.borrow_mut() = view;
     }
 
     /// Pooled connections to the peer proxies, for active redirection.

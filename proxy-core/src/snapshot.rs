@@ -26,6 +26,9 @@ pub struct ClusterSnapshot {
     pub config: ClusterConfig,
     /// Slot to owner.
     pub table: SlotTable,
+    /// Migration tasks of the tagged local ranges (set by the registry on SETCLUSTER); empty
+    /// when nothing migrates, which is all the request path checks then.
+    pub migrations: Vec<std::sync::Arc<crate::migration::task::Task>>,
 }
 
 impl ClusterSnapshot {
@@ -53,6 +56,7 @@ impl ClusterSnapshot {
             peer: sc.peer,
             config: sc.config,
             table,
+            migrations: Vec::new(),
         })
     }
 

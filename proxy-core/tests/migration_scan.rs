@@ -86,7 +86,7 @@ fn moves_every_key_of_the_ranges_with_its_ttl() {
         scan_interval: Duration::from_micros(100),
         timeout: T,
     };
-    let stats = move_ranges(&src_p.addr(), &dst_p.addr(), &ranges, &cfg, &|| false).unwrap();
+    let stats = move_ranges(&src_p.addr(), &dst_p.addr(), &ranges, &cfg, None, &|| false).unwrap();
     assert_eq!(
         stats.moved + stats.already_there,
         moving.len() as u64,
@@ -125,6 +125,44 @@ fn moves_every_key_of_the_ranges_with_its_ttl() {
         assert_eq!(call(&mut dst, &[b"EXISTS", k]), Value::Int(0));
     }
     // Nothing left to move: a second pass finds no key of the ranges.
-    let again = move_ranges(&src_p.addr(), &dst_p.addr(), &ranges, &cfg, &|| false).unwrap();
+    let again = move_ranges(&src_p.addr(), &dst_p.addr(), &ranges, &cfg, None, &|| false).unwrap();
     assert_eq!(again.moved + again.already_there + again.gone, 0);
+}
+
+#[test]
+fn a_key_held_by_a_pull_is_moved_once_released() {
+    use proxy_core::migration::locks::KeyLocks;
+    use std::sync::Arc;
+    let (src_p, dst_p) = (redis(), redis());
+    let mut src = Conn::connect(&src_p.addr(), T).unwrap();
+    let mut dst = Conn::connect(&dst_p.addr(), T).unwrap();
+    for i in 0..50 {
+        call(&mut src, &[b"SET", format!("h{i}").as_bytes(), b"v"]);
+    }
+    let ranges = RangeList::from_pairs([(0, 16383)]).unwrap();
+    let locks = Arc::new(KeyLocks::default());
+    let held = locks.try_lock(b"h7").unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(held);
+    });
+    let cfg = ScanConfig {
+        scan_count: 8,
+        scan_interval: Duration::ZERO,
+        timeout: T,
+    };
+    let stats = move_ranges(
+        &src_p.addr(),
+        &dst_p.addr(),
+        &ranges,
+        &cfg,
+        Some(&locks),
+        &|| false,
+    )
+    .unwrap();
+    release.join().unwrap();
+    assert!(stats.busy >= 1, "{stats:?}");
+    assert_eq!(stats.moved, 50, "{stats:?}");
+    assert_eq!(call(&mut src, &[b"DBSIZE"]), Value::Int(0));
+    assert_eq!(call(&mut dst, &[b"GET", b"h7"]), Value::Bulk(b"v".to_vec()));
 }

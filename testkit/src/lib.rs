@@ -3,8 +3,10 @@
 //! Only `[dev-dependencies]` use it; no binary links it.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 mod http;
 mod server;
+pub mod writer;
 pub use http::http_get;
 pub use server::{start, start_on, Server};
 

@@ -70,6 +70,15 @@ impl BackendGroup {
         BackendConn::start(self.addr.clone(), self.timeout, opts)
     }
 
+    /// Every shared connection opened so far (RESP2 and RESP3), for a drain barrier.
+    pub fn shared_conns(&self) -> Vec<Rc<BackendConn>> {
+        self.conns
+            .iter()
+            .chain(self.conns3.borrow().iter())
+            .cloned()
+            .collect()
+    }
+
     /// Stops every shared connection; waiting requests get an error reply.
     pub fn close(&self) {
         for c in self.conns.iter().chain(self.conns3.borrow().iter()) {

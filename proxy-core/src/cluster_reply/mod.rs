@@ -1,9 +1,9 @@
 //! Replies to `CLUSTER NODES|SLOTS|INFO|MYID|KEYSLOT`, computed from a snapshot (pure).
 //!
 //! Only proxies appear (as masters; no replicas), the local one first. Tagged ranges are
-//! listed by the rule of [`TaskStates::listed`] (spec 2.9); no migration task runs yet, so
-//! every task is in PRE_CHECK: a `migrating` range is shown at its source and an `importing`
-//! one is hidden.
+//! listed by the rule of [`TaskStates::listed`] (spec 2.9), with the states of the tasks the
+//! snapshot carries: a `migrating` range is shown at its source until the task leaves
+//! PRE_CHECK, an `importing` one from then on.
 
 mod node_id;
 
@@ -72,7 +72,7 @@ fn node_line(
 /// `CLUSTER NODES` text (the caller wraps it in a bulk string).
 pub fn nodes(snap: &ClusterSnapshot, announce: &str, v: NodesVersion) -> String {
     let name = snap.name.as_str();
-    let states = TaskStates::starting(snap);
+    let states = crate::migration::registry::snapshot_states(snap);
     let mut out = String::new();
     node_line(
         &mut out,
@@ -102,7 +102,7 @@ pub fn slots(snap: &ClusterSnapshot, announce: &str) -> Vec<u8> {
     let name = snap.name.as_str();
     let mut entries: Vec<(&str, RangeList)> = Vec::new();
     if snap.has_cluster() {
-        let states = TaskStates::starting(snap);
+        let states = crate::migration::registry::snapshot_states(snap);
         entries.push((announce, local_ranges(snap, &states)));
         entries.extend(
             snap.peer

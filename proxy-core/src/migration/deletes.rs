@@ -6,6 +6,10 @@
 //! The spec lists the deleting commands; that list misses some (GETDEL, LMOVE, SINTERSTORE with
 //! an empty result, ...), so this is an allow-list of commands that can never remove a key:
 //! anything not on it, including commands added by future Redis versions, takes the safe path.
+//!
+//! Not used by the data path: our destination runs the scanner itself under the pulls' key
+//! locks, so no command needs UMSYNC (`docs/migration.md`). Kept for serving UMSYNC, should a
+//! mixed deployment with original proxies ever be supported.
 
 /// Commands that never delete a key, nor empty it (an emptied aggregate is deleted by Redis).
 /// why sorted: binary search on upper-case names.

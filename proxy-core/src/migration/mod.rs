@@ -1,18 +1,64 @@
-//! Slot migration (spec 3): the pure parts every core and both sides of a migration share —
-//! task identity and states, which ranges `CLUSTER NODES/SLOTS` list for a given state (spec
-//! 2.9), and the destination's verdict on a switch command ([`switch`]).
-//!
-//! Not yet wired: no task runs (no scanner, no blocking, no pull-on-demand), so every task
-//! sits in [`MigrationState::PreCheck`], whose view is exactly what the proxy serves today: a
-//! migrating range stays local, an importing range is redirected to its source. See
-//! `docs/migration.md` for the design the running tasks will follow.
+//! Slot migration (spec 3). Pure parts: task identity and states, which ranges `CLUSTER
+//! NODES/SLOTS` list for a given state (spec 2.9), the destination's verdict on a switch
+//! command ([`switch`]) and what a request on a slot of a tagged range does ([`gate`]).
+//! Running parts: [`registry`] starts a thread per task ([`source`], [`import`]), the cores
+//! drain ([`drain`]) and pull keys on demand ([`pull`]) under [`locks`]. Design and its cost
+//! (no UMSYNC): `docs/migration.md`.
 
 pub mod deletes;
+pub mod drain;
+pub mod import;
+pub mod locks;
+pub mod pull;
+pub mod registry;
 pub mod scan;
+pub mod source;
+pub mod stats;
 pub mod switch;
+pub mod task;
 
 use crate::snapshot::ClusterSnapshot;
 use control::model::{MigrationTask, SlotRange, SlotRangeTag};
+use std::sync::Arc;
+use task::{Side, Task};
+
+/// What a request on one slot does while migration tasks exist.
+#[derive(Debug, Clone)]
+pub enum Gate {
+    /// Route as usual.
+    Serve,
+    /// Source, before the destination took over: wait (bounded by the task's
+    /// `max_blocking`), then decide again.
+    Hold(Arc<Task>),
+    /// Destination, after PRE_SWITCH: pull the key from the source first.
+    Pull(Arc<Task>),
+    /// Answer `MOVED <slot> <addr>` (the other end serves the slot now).
+    Moved(String),
+}
+
+/// The gate for `slot` under `snap`'s tasks.
+pub fn gate(snap: &ClusterSnapshot, slot: u16) -> Gate {
+    let Some(t) = snap
+        .migrations
+        .iter()
+        .find(|t| t.task.slot_range.range_list.contains(slot))
+    else {
+        return Gate::Serve;
+    };
+    let Some(meta) = t.meta() else {
+        return Gate::Serve;
+    };
+    let state = t.state();
+    match t.side {
+        Side::Source if registry::source_holds(state) => Gate::Hold(t.clone()),
+        Side::Source => Gate::Moved(meta.dst_proxy_address.clone()),
+        Side::Destination => match state {
+            MigrationState::PreCheck => Gate::Moved(meta.src_proxy_address.clone()),
+            MigrationState::SwitchCommitted => Gate::Serve,
+            _ => Gate::Pull(t.clone()),
+        },
+    }
+}
 
 /// A task's progress; the names are the ones `UMCTL INFO` shows (spec 3.2, 3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -173,6 +219,34 @@ mod tests {
             states.finished_lines(),
             vec![format!("mydb MIGRATING 1 8001-16383 {META}")]
         );
+    }
+
+    #[test]
+    fn gate_follows_side_and_state() {
+        let with_tasks = |s: ClusterSnapshot| {
+            let mut s = s;
+            s.migrations = local_tasks(&s)
+                .into_iter()
+                .filter_map(|t| Task::new(t, std::time::Duration::from_secs(1)))
+                .map(Arc::new)
+                .collect();
+            s
+        };
+        let src = with_tasks(source());
+        let dst = with_tasks(snap(&format!(
+            "v2 2 NOFLAGS mydb 127.0.0.1:7002 importing 1 8001-16383 {META} \
+             PEER 127.0.0.1:6001 1 0-8000 127.0.0.1:6001 migrating 1 8001-16383 {META}"
+        )));
+        assert!(matches!(gate(&src, 100), Gate::Serve));
+        assert!(matches!(gate(&src, 9000), Gate::Hold(_)));
+        assert!(matches!(gate(&dst, 9000), Gate::Moved(ref a) if a == "127.0.0.1:6001"));
+        src.migrations[0].set_state(MigrationState::Scanning);
+        assert!(matches!(gate(&src, 9000), Gate::Moved(ref a) if a == "127.0.0.1:6002"));
+        dst.migrations[0].set_state(MigrationState::PreSwitch);
+        assert!(matches!(gate(&dst, 9000), Gate::Pull(_)));
+        dst.migrations[0].set_state(MigrationState::SwitchCommitted);
+        assert!(matches!(gate(&dst, 9000), Gate::Serve));
+        assert_eq!(dst.migrations[0].state(), MigrationState::SwitchCommitted);
     }
 
     #[test]

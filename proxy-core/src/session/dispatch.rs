@@ -110,6 +110,9 @@ impl Session {
             Some(Kind::Data(keys)) => (keys, is_xread(name) && xread_blocks(req)),
             Some(Kind::Blocking(keys)) => (keys, true),
         };
+        if !self.migration_gate(req, keys, blocking).await {
+            return Disposition::Keep;
+        }
         let view = self.shard.view();
         let (rewritten, decode) = match self.compression(req, &view.snap, blocking) {
             Compression::Refuse => {

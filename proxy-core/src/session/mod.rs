@@ -12,6 +12,7 @@ mod backpressure;
 mod client;
 mod dispatch;
 mod merge;
+mod migrate;
 mod multi;
 mod node;
 mod owned;

@@ -80,6 +80,12 @@ impl Session {
                 return self.queue_keyless(req).await;
             }
             Some(Kind::Data(keys) | Kind::Blocking(keys)) => {
+                if !self.migration_gate(req, keys, false).await {
+                    if let Some(m) = self.multi.as_mut() {
+                        m.dirty = true;
+                    }
+                    return;
+                }
                 let view = self.shard.view();
                 match route(&view.snap, req, keys) {
                     Route::Local { slot, backend } => {
@@ -157,7 +163,8 @@ impl Session {
         };
         self.watch = None;
         let owned = self.owned.as_ref().map(|o| o.conn.clone());
-        if m.dirty {
+        let moving = m.slot.is_some_and(|s| !self.migration_allows_exec(s));
+        if m.dirty || moving {
             if let (true, Some(conn)) = (m.started, owned) {
                 let _ = self
                     .send_on(&conn, Lane::Owned, Bytes::from_static(DISCARD))

@@ -1,28 +1,25 @@
 //! `UMCTL` control commands (spec 2.11): SETCLUSTER, SETREPL, INFOREPL, GETEPOCH, LISTCLUSTER,
-//! INFO, READY, SHUTDOWN. `UMCTL SLOWLOG` is answered with the standard SLOWLOG in `admin.rs`.
-//! The others of the original (migration, STATS, DEBUG) come with their issues and answer a
-//! clear "not supported yet" meanwhile.
+//! INFO, READY, SHUTDOWN, the migration ones (PRECHECK, PRESWITCH, FINALSWITCH, INFOMGR, STATS).
+//! `UMCTL SLOWLOG` is answered with the standard SLOWLOG in `admin.rs`. DEBUG answers a clear
+//! "not supported yet".
 
 use super::{Pending, Session};
 use crate::cluster_reply::is_my_meta;
 use crate::errors::{fixed, Disposition};
+use crate::migration::registry::Env;
+use crate::migration::switch::{self, SwitchCommand, SwitchRefusal};
+use crate::migration::{MigrationState, TaskStates};
 use crate::resp::compose;
 use crate::resp::request::Request;
 use crate::snapshot::host_of;
 use crate::snapshot::ClusterSnapshot;
 use bytes::Bytes;
 use control::model::{Role, SlotRange, SlotRangeTag};
-use control::umctl::{SetCluster, SetRepl};
+use control::umctl::{SetCluster, SetRepl, SwitchArgs};
 use std::sync::Arc;
+use std::time::Duration;
 
-const NOT_YET: &[&str] = &[
-    "infomgr",
-    "precheck",
-    "preswitch",
-    "finalswitch",
-    "stats",
-    "debug",
-];
+const NOT_YET: &[&str] = &["debug"];
 
 impl Session {
     pub(super) async fn umctl(&mut self, req: &Request) -> Disposition {
@@ -62,8 +59,18 @@ impl Session {
             "info" => {
                 let repl = self.shard.control.repl.lock().map(|s| s.set.clone());
                 let repl = repl.unwrap_or_default();
-                self.reply(Bytes::from(info_reply(&view.snap, &repl)));
+                let states = self.shard.control.migrations.states();
+                self.reply(Bytes::from(info_reply(&view.snap, &repl, &states)));
             }
+            "infomgr" => {
+                let lines = self.shard.control.migrations.states().finished_lines();
+                self.reply(Bytes::from(lines_reply(&lines)));
+            }
+            "stats" => {
+                let lines = self.shard.control.migrations.stats.lines();
+                self.reply(Bytes::from(lines_reply(&lines)));
+            }
+            "precheck" | "preswitch" | "finalswitch" => self.switch_cmd(req),
             "shutdown" => {
                 self.reply_static(fixed::OK);
                 self.queue.push(Pending::Exit);
@@ -101,7 +108,9 @@ impl Session {
             }
             let generation = state.generation + 1;
             match ClusterSnapshot::build(sc, generation) {
-                Ok(s) => {
+                Ok(mut s) => {
+                    let env = self.migration_env();
+                    self.shard.control.migrations.attach(&mut s, &env);
                     state.epoch = s.epoch;
                     state.generation = generation;
                     s
@@ -118,6 +127,56 @@ impl Session {
         } else {
             fixed::OK
         });
+    }
+
+    fn migration_env(&self) -> Env {
+        let ctl = &self.shard.control;
+        Env {
+            cores: ctl.stats.len(),
+            control_password: self.shard.config.control_password.clone(),
+            timeout: Duration::from_millis(self.shard.config.backend_timeout.max(1000)),
+            locks: ctl.migrations.locks.clone(),
+            stats: ctl.migrations.stats.clone(),
+        }
+    }
+
+    /// `UMCTL PRECHECK|PRESWITCH|FINALSWITCH` at the destination (spec 3.3). FINALSWITCH is
+    /// accepted only once this side's copy is complete (our scanner runs here).
+    fn switch_cmd(&mut self, req: &Request) {
+        let Some(cmd) = req.arg(1).and_then(SwitchCommand::parse) else {
+            return self.reply_static(fixed::INVALID_SUB);
+        };
+        let args: Vec<String> = req
+            .args()
+            .skip(2)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let decoded = SwitchArgs::decode(&refs);
+        let epoch = self.shard.control.epoch.lock().map_or(0, |e| e.epoch);
+        let reg = &self.shard.control.migrations;
+        let states = reg.states();
+        let task = match switch::check(epoch, &states, decoded.as_ref()) {
+            Ok(i) => states.0.get(i).and_then(|(t, _)| reg.find(t)),
+            Err(r) => return self.error(r.message()),
+        };
+        let Some(task) = task else {
+            return self.error(SwitchRefusal::TaskNotFound.message());
+        };
+        match cmd {
+            SwitchCommand::PreCheck => {}
+            SwitchCommand::PreSwitch => {
+                if task.state() == MigrationState::PreCheck {
+                    task.set_state(MigrationState::PreSwitch);
+                }
+            }
+            SwitchCommand::FinalSwitch => {
+                if task.state() != MigrationState::SwitchCommitted {
+                    return self.error(SwitchRefusal::NotReady.message());
+                }
+            }
+        }
+        self.reply_static(fixed::OK);
     }
 
     /// `UMCTL SETREPL`: validates, stores the new roles; the replicator task applies them.
@@ -213,9 +272,19 @@ fn ranges_reply(out: &mut Vec<u8>, ranges: &[SlotRange]) {
     }
 }
 
-/// `UMCTL INFO`: the cluster section as nested arrays, then empty replication and migration
-/// sections (those features come later).
-fn info_reply(snap: &ClusterSnapshot, repl: &SetRepl) -> Vec<u8> {
+/// An array of bulk strings.
+fn lines_reply(lines: &[String]) -> Vec<u8> {
+    let mut out = Vec::new();
+    compose::array_header(&mut out, lines.len());
+    for l in lines {
+        compose::bulk(&mut out, l.as_bytes());
+    }
+    out
+}
+
+/// `UMCTL INFO`: the cluster section as nested arrays, the replication section, then one
+/// line per migration task: `<rangelist> <src_node> -> <dst_node> <STATE>`.
+fn info_reply(snap: &ClusterSnapshot, repl: &SetRepl, states: &TaskStates) -> Vec<u8> {
     let mut out = Vec::new();
     compose::array_header(&mut out, 6);
     compose::bulk(&mut out, b"Cluster");
@@ -242,7 +311,24 @@ fn info_reply(snap: &ClusterSnapshot, repl: &SetRepl) -> Vec<u8> {
     compose::bulk(&mut out, b"Replication");
     out.extend_from_slice(&inforepl_reply(repl));
     compose::bulk(&mut out, b"Migration");
-    compose::array_header(&mut out, 1);
+    let tasks: Vec<String> = states
+        .0
+        .iter()
+        .filter_map(|(t, st)| {
+            let m = t.slot_range.tag.meta()?;
+            Some(format!(
+                "{} {} -> {} {}",
+                t.slot_range.range_list,
+                m.src_node_address,
+                m.dst_node_address,
+                st.name()
+            ))
+        })
+        .collect();
+    compose::array_header(&mut out, 1 + tasks.len());
     compose::bulk(&mut out, format!("name: {}", snap.name).as_bytes());
+    for t in &tasks {
+        compose::bulk(&mut out, t.as_bytes());
+    }
     out
 }

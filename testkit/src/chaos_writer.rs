@@ -177,7 +177,7 @@ fn write_triple(c: &mut ClusterClient, r: &mut Report, i: usize, round: u64, t0:
     let v = round.to_string();
 
     // Every 4th round: read the SET key back first (read-your-writes).
-    if round % 4 == 0 {
+    if round.is_multiple_of(4) {
         if let Got::Ack(got) = run(c, r, &["GET", &sk]) {
             if let Some(e) = r.keys.get(i) {
                 if let Some(a) = stale_read(&sk, e, &got, round) {

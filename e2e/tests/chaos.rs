@@ -387,13 +387,21 @@ impl World {
     }
 
     /// A proxy the broker failed over (killed, or restarted before the coordinator noticed):
-    /// restart it if dead, empty its Redis nodes and register it again, which makes it free.
-    /// why: its nodes still hold the cluster's keys from before the failover; a later
+    /// once no Redis replicates from its nodes any more, restart it if dead, empty its Redis
+    /// nodes and register it again, which makes it free.
+    /// why empty: its nodes still hold the cluster's keys from before the failover; a later
     /// migration onto them would keep those (RESTORE without REPLACE keeps a destination's
     /// key), so an operator re-provisions them, as we do here.
+    /// why wait: the failover answers before the survivor has promoted its replica (the
+    /// coordinator pushes SETREPL next); a FLUSHALL on the old master before that replicates
+    /// to the replica about to be promoted and empties it (our first runs did exactly that).
     fn reregister_failed(&mut self) {
         for a in self.failed() {
             let i = self.idx(&a);
+            let ports: Vec<u16> = self.proxies[i].redis.iter().map(|r| r.port).collect();
+            if self.replicating_from(&ports) {
+                continue;
+            }
             if self.proxies[i].proc.child.is_none() {
                 self.proxies[i].proc = proxy_on(port_of(&a));
             }
@@ -406,6 +414,20 @@ impl World {
                 r.map(|(s, _)| s.to_string()).unwrap_or("no answer".into())
             ));
         }
+    }
+
+    /// True while any Redis of the deployment is a replica of one of `ports` (or cannot tell).
+    fn replicating_from(&self, ports: &[u16]) -> bool {
+        self.proxies.iter().flat_map(|p| &p.redis).any(|r| {
+            let info = info_replication(&r.addr());
+            if info.is_empty() {
+                return r.child.is_some();
+            }
+            field(&info, "role") == "slave"
+                && field(&info, "master_port")
+                    .parse::<u16>()
+                    .is_ok_and(|p| ports.contains(&p))
+        })
     }
 
     fn start_writers(&mut self, name: &str) {

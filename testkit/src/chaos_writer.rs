@@ -150,6 +150,9 @@ fn run(c: &mut ClusterClient, r: &mut Report, args: &[&str]) -> Got {
         Outcome::Reply(Value::Error(e), _) => {
             *r.errors.entry(error_kind(&e)).or_default() += 1;
             r.unknown += 1;
+            // why: an error other than a redirect usually means a stale slot map (e.g. the
+            // address now belongs to a proxy serving no cluster, or soon another one).
+            c.refresh();
             Got::Maybe
         }
         Outcome::Reply(v, _) => Got::Ack(v),

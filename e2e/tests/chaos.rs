@@ -603,7 +603,32 @@ impl World {
                     .any(|&f| f != i && !hosts.contains(&self.proxies[f].host))
             })
             .collect();
-        (!ok.is_empty()).then(|| ok[self.rng.below(ok.len())])
+        // Mostly a proxy with a master behind it: those kills are the ones that fail over.
+        let masters: Vec<usize> = ok
+            .iter()
+            .copied()
+            .filter(|&i| self.masters_behind(&self.proxies[i].proc.addr()))
+            .collect();
+        let pool = if !masters.is_empty() && self.rng.below(4) != 0 {
+            masters
+        } else {
+            ok
+        };
+        (!pool.is_empty()).then(|| pool[self.rng.below(pool.len())])
+    }
+
+    fn masters_behind(&self, proxy: &str) -> bool {
+        self.cluster_names().iter().any(|name| {
+            nodes(&self.cluster(name))
+                .iter()
+                .any(|n| n["proxy_address"] == proxy && n["repl"]["role"] == "master")
+        })
+    }
+
+    fn op_balance(&mut self) -> Result<String, String> {
+        let (name, _) = self.pick_cluster().ok_or("no cluster")?;
+        let (s, body) = self.api("PUT", &format!("/clusters/balance/{name}"), None);
+        Ok(format!("balance {name}: {s} {body}"))
     }
 
     fn op_kill_proxy(&mut self) -> Result<String, String> {
@@ -679,7 +704,8 @@ impl World {
 
     fn step(&mut self) {
         type Op = fn(&mut World) -> Result<String, String>;
-        const OPS: [(&str, u64, Op); 10] = [
+        const OPS: [(&str, u64, Op); 11] = [
+            ("balance", 1, World::op_balance),
             ("create", 2, World::op_create),
             ("delete", 1, World::op_delete),
             ("expand", 3, World::op_expand),

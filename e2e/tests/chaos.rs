@@ -76,6 +76,7 @@ struct Totals {
     acked: u64,
     unknown: u64,
     errors: BTreeMap<String, u64>,
+    error_examples: BTreeMap<String, String>,
     unreadable: Vec<String>,
 }
 
@@ -459,6 +460,9 @@ impl World {
             for (k, n) in r.errors {
                 *t.errors.entry(k).or_default() += n;
             }
+            for (k, e) in r.error_examples {
+                t.error_examples.entry(k).or_insert(e);
+            }
             t.unreadable.extend(unreadable);
         }
     }
@@ -789,6 +793,9 @@ fn chaos_loses_no_acknowledged_write_outside_failover_windows() {
         errors.join(" ")
     );
     println!("{}", w.log.join("\n"));
+    for (k, e) in &t.error_examples {
+        println!("chaos error example {k}: {e}");
+    }
     println!("{summary}");
     if let Some(path) = std::env::var_os("CHAOS_SUMMARY_FILE") {
         let _ = std::fs::write(PathBuf::from(path), format!("{summary}\n"));

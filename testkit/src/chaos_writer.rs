@@ -73,6 +73,8 @@ pub struct Report {
     pub unknown: u64,
     /// Client-visible errors by kind (first words of the error, or `io` / `gave-up`).
     pub errors: BTreeMap<String, u64>,
+    /// The first full text seen of each kind.
+    pub error_examples: BTreeMap<String, String>,
     /// Anomalies seen while running (counter or list going back or jumping, stale GETs).
     pub anomalies: Vec<Anomaly>,
 }
@@ -96,8 +98,19 @@ fn ms(t0: Instant) -> u64 {
 /// replies their first word (`CLUSTERDOWN`, `MOVED` ...).
 pub fn error_kind(e: &str) -> String {
     let words: Vec<&str> = e.split_whitespace().collect();
+    // why: the proxy's backend errors keep the original's text, `Err cmd error <what>`.
+    let keep = match words.first() {
+        Some(&"ERR") => 3,
+        Some(&"Err") => 4,
+        _ => 1,
+    };
     match words.first() {
-        Some(&"ERR") => words.iter().take(3).copied().collect::<Vec<_>>().join("_"),
+        Some(_) if keep > 1 => words
+            .iter()
+            .take(keep)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("_"),
         Some(w) => (*w).to_string(),
         None => "empty".into(),
     }
@@ -148,7 +161,15 @@ enum Got {
 fn run(c: &mut ClusterClient, r: &mut Report, args: &[&str]) -> Got {
     match c.run(args) {
         Outcome::Reply(Value::Error(e), _) => {
-            *r.errors.entry(error_kind(&e)).or_default() += 1;
+            let kind = error_kind(&e);
+            *r.errors.entry(kind.clone()).or_default() += 1;
+            r.error_examples.entry(kind).or_insert_with(|| {
+                format!(
+                    "{} {}: {e}",
+                    args.first().unwrap_or(&""),
+                    args.get(1).unwrap_or(&"")
+                )
+            });
             r.unknown += 1;
             // why: an error other than a redirect usually means a stale slot map (e.g. the
             // address now belongs to a proxy serving no cluster, or soon another one).
@@ -550,5 +571,9 @@ mod tests {
             "ERR_backend_unavailable"
         );
         assert_eq!(error_kind("CLUSTERDOWN no slots"), "CLUSTERDOWN");
+        assert_eq!(
+            error_kind("Err cmd error BackendError"),
+            "Err_cmd_error_BackendError"
+        );
     }
 }

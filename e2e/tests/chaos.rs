@@ -635,9 +635,23 @@ impl World {
         Ok(format!("balance {name}: {s} {body}"))
     }
 
+    /// " (mid-migration)" when a migration runs in some cluster now.
+    fn mid_migration(&self) -> &'static str {
+        if self
+            .cluster_names()
+            .iter()
+            .any(|n| migrating(&self.cluster(n)))
+        {
+            " (mid-migration)"
+        } else {
+            ""
+        }
+    }
+
     fn op_kill_proxy(&mut self) -> Result<String, String> {
         let i = self.pick_victim().ok_or("no victim with a replacement")?;
         let a = self.proxies[i].proc.addr();
+        let mid = self.mid_migration();
         let at = self.now();
         self.record_master_loss(&a, at);
         self.proxies[i].proc.kill();
@@ -647,19 +661,20 @@ impl World {
         });
         let failed_over = t.elapsed();
         Ok(format!(
-            "SIGKILL proxy {a}: failed over in {failed_over:.1?}"
+            "SIGKILL proxy {a}{mid}: failed over in {failed_over:.1?}"
         ))
     }
 
     fn op_bounce_proxy(&mut self) -> Result<String, String> {
         let i = self.pick_victim().ok_or("no victim with a replacement")?;
         let a = self.proxies[i].proc.addr();
+        let mid = self.mid_migration();
         let at = self.now();
         self.record_master_loss(&a, at);
         self.proxies[i].proc.kill();
         std::thread::sleep(Duration::from_millis(self.rng.below(500) as u64));
         self.proxies[i].proc = proxy_on(port_of(&a));
-        Ok(format!("SIGKILL + restart proxy {a}"))
+        Ok(format!("SIGKILL + restart proxy {a}{mid}"))
     }
 
     fn op_kill_replica(&mut self) -> Result<String, String> {

@@ -76,7 +76,7 @@ pub fn excused(a: &Anomaly, cluster: &str, losses: &[MasterLoss]) -> bool {
 pub struct Tally {
     /// Per kind: (not excused, excused by a failover window).
     pub by_kind: BTreeMap<Kind, (u64, u64)>,
-    /// The first few unexcused anomalies, for the failure message.
+    /// The first few unexcused anomalies of each kind, for the failure message.
     pub examples: Vec<Anomaly>,
 }
 
@@ -89,7 +89,7 @@ impl Tally {
                 e.1 += 1;
             } else {
                 e.0 += 1;
-                if self.examples.len() < 10 {
+                if self.examples.iter().filter(|x| x.kind == a.kind).count() < 5 {
                     self.examples.push(a.clone());
                 }
             }

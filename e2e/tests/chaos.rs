@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
-use testkit::chaos_check::{Kind, MasterLoss, Tally};
+use testkit::chaos_check::{Anomaly, Kind, MasterLoss, Tally};
 use testkit::chaos_writer::{self, Seeds, Writer};
-use testkit::cluster::ClusterClient;
+use testkit::cluster::{ClusterClient, Outcome};
 
 const HOSTS: usize = 4;
 const PROXIES_PER_HOST: usize = 2;
@@ -41,6 +41,9 @@ const CALL: Duration = Duration::from_secs(5);
 const WRITERS: usize = 2;
 const KEYS: usize = 20;
 const PAUSE: Duration = Duration::from_millis(20);
+/// Keys preloaded into each new cluster (and checked at the end), so that with the slow
+/// migration pacing set at creation a migration lasts seconds.
+const FILL: usize = 1500;
 /// Free proxies kept beyond what an allocation takes, so a failover finds a replacement.
 const SPARE: usize = 2;
 
@@ -68,6 +71,8 @@ struct ProxyBox {
 struct ClusterRun {
     seeds: Seeds,
     writers: Vec<Writer>,
+    /// When its preloaded keys were all acknowledged.
+    filled_at: u64,
 }
 
 #[derive(Default)]
@@ -439,8 +444,14 @@ impl World {
                 chaos_writer::start(seeds.clone(), &format!("{name}w{w}"), KEYS, PAUSE, self.t0)
             })
             .collect();
-        self.clusters
-            .insert(name.to_string(), ClusterRun { seeds, writers });
+        self.clusters.insert(
+            name.to_string(),
+            ClusterRun {
+                seeds,
+                writers,
+                filled_at: 0,
+            },
+        );
     }
 
     /// Stops the writers of `name` and checks their keys against the cluster.
@@ -450,6 +461,7 @@ impl World {
         };
         let reports: Vec<_> = run.writers.into_iter().map(Writer::finish).collect();
         let mut c = ClusterClient::new(cluster_proxies(&self.cluster(name)));
+        self.check_fill(name, &mut c, run.filled_at);
         for r in reports {
             let (final_anomalies, unreadable) = chaos_writer::check(&mut c, &r);
             let t = &mut self.totals;
@@ -502,9 +514,58 @@ impl World {
         if s != 200 {
             return Err(format!("create {name}: {s} {body}"));
         }
+        // Slow migrations over a preloaded keyspace, so kills and restarts land mid-migration.
+        let (s, body) = self.api(
+            "PATCH",
+            &format!("/clusters/config/{name}"),
+            Some(r#"{"migration_scan_count":"8","migration_scan_interval":"20000"}"#),
+        );
+        assert_eq!(s, 200, "config {name}: {body}");
         self.settle(false, SETTLE_LIMIT);
+        let mut c = ClusterClient::new(cluster_proxies(&self.cluster(&name)));
+        for i in 0..FILL {
+            let k = format!("{name}:fill:{i}");
+            let r = c.run(&["SET", &k, &k]);
+            assert!(
+                matches!(r, Outcome::Reply(Value::Simple(_), _)),
+                "preload {k}: {r:?}"
+            );
+        }
+        let filled_at = self.now();
         self.start_writers(&name);
-        Ok(format!("created {name}"))
+        if let Some(run) = self.clusters.get_mut(&name) {
+            run.filled_at = filled_at;
+        }
+        Ok(format!("created {name}, {FILL} keys preloaded"))
+    }
+
+    /// The preloaded keys of `name` that do not read back, as lost writes acknowledged at
+    /// `filled_at`.
+    fn check_fill(&mut self, name: &str, c: &mut ClusterClient, filled_at: u64) {
+        let mut lost = Vec::new();
+        for i in 0..FILL {
+            let k = format!("{name}:fill:{i}");
+            let mut got = c.run(&["GET", &k]);
+            for _ in 0..10 {
+                if matches!(got, Outcome::Reply(Value::Bulk(_) | Value::Nil, _)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                got = c.run(&["GET", &k]);
+            }
+            match got {
+                Outcome::Reply(Value::Bulk(b), _) if b == k.as_bytes() => {}
+                Outcome::Reply(Value::Bulk(_) | Value::Nil, _) => lost.push(Anomaly {
+                    kind: Kind::Lost,
+                    slot: testkit::cluster::slot(k.as_bytes()),
+                    key: k,
+                    acked_at: Some(filled_at),
+                    detail: format!("preloaded key: {got:?}"),
+                }),
+                other => self.totals.unreadable.push(format!("{k}: {other:?}")),
+            }
+        }
+        self.totals.tally.add(&lost, name, &self.losses);
     }
 
     fn op_delete(&mut self) -> Result<String, String> {

@@ -174,6 +174,9 @@ fn run(c: &mut ClusterClient, r: &mut Report, args: &[&str]) -> Got {
             // why: an error other than a redirect usually means a stale slot map (e.g. the
             // address now belongs to a proxy serving no cluster, or soon another one).
             c.refresh();
+            // why: such an error lasts until a coordinator round fixes the proxy (≤ 1 s);
+            // retrying at full speed only burns the shared cores.
+            std::thread::sleep(Duration::from_millis(10));
             Got::Maybe
         }
         Outcome::Reply(v, _) => Got::Ack(v),

@@ -1,6 +1,7 @@
 //! The chaos test (issue #8, part 3): a broker persisting to its metadata file, 2
 //! coordinators and 8 proxies on 4 fake hosts (2 Redis each), all on loopback, go through a
-//! seeded random sequence of operations — create and delete clusters, add nodes and expand,
+//! seeded random sequence of operations — create clusters (1500 keys preloaded, slow migration
+//! pacing, so later operations land mid-migration) and delete them, add nodes and expand,
 //! shrink, SIGKILL a proxy (failover, then restart and re-register it), SIGKILL and restart a
 //! proxy at once, SIGKILL a replica Redis (restarted empty), restart the broker from its file,
 //! restart a coordinator — while writers do SET/INCR/RPUSH through cluster clients. At the end

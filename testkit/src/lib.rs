@@ -3,6 +3,8 @@
 //! Only `[dev-dependencies]` use it; no binary links it.
 #![forbid(unsafe_code)]
 
+pub mod chaos_check;
+pub mod chaos_writer;
 pub mod cluster;
 mod http;
 mod server;

@@ -5,6 +5,7 @@
 //! unserved until the survivors learn their new roles.
 
 use super::{sync, Ctx};
+use crate::client::resp;
 
 /// One round.
 pub fn round(ctx: &Ctx) {
@@ -19,21 +20,42 @@ pub fn round(ctx: &Ctx) {
         return;
     }
     let brokers = ctx.brokers.clone();
+    let timeout = ctx.proxies.timeout;
     let results = ctx.workers.map(failures, move |addr| {
-        let r = brokers.failover(&addr);
+        // why: reports live for `failure_ttl`; a proxy restarted since it was reported is
+        // serving again (the sync loop gives it its metadata), and failing it over now would
+        // race that push and leave it serving a cluster it was removed from (chaos test).
+        if answers(&addr, timeout) {
+            return (addr, Err(Skip::Alive));
+        }
+        let r = brokers.failover(&addr).map_err(Skip::Broker);
         (addr, r)
     });
     for (addr, r) in results {
         super::stats::failover(r.is_ok());
         match r {
+            Err(Skip::Alive) => {
+                log::info!("failover: {addr} is reported but answers again; not failing it over");
+            }
             Ok(Some(replacement)) => {
                 log::warn!("failover: {addr} failed over, replaced by {replacement}");
             }
             Ok(None) => log::info!("failover: {addr} marked failed (no replacement needed)"),
             // why: 409 NO_AVAILABLE_RESOURCE keeps the promotion, which must still be pushed;
             // the replacement is retried next round.
-            Err(e) => log::warn!("failover: {addr}: {e}"),
+            Err(Skip::Broker(e)) => log::warn!("failover: {addr}: {e}"),
         }
     }
     sync::round(ctx);
+}
+
+enum Skip {
+    Alive,
+    Broker(super::broker::BrokerError),
+}
+
+/// Any reply to one PING on a fresh connection. why one: detection already tried several
+/// times; a dead process refuses at once, a hung one costs one timeout, not three.
+fn answers(addr: &str, timeout: std::time::Duration) -> bool {
+    resp::call_once(addr, &["PING"], timeout).is_ok()
 }

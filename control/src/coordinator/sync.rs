@@ -7,7 +7,12 @@
 //! Order: per cluster, proxies with importing or slotless nodes first (a destination must
 //! know it imports before its source starts sending), then the rest, then free proxies (their
 //! epoch is the global epoch; they get the empty cluster and their nodes as free masters).
-//! Failed proxies get nothing.
+//! A failed proxy no longer in a cluster (replaced) is synced like a free one: if it came back
+//! it is fenced, i.e. stops serving whatever cluster metadata it still holds. why: a proxy
+//! restarted just before its failover can receive its old cluster's SETCLUSTER from a round
+//! that read the broker before the failover; nobody else would ever correct it, and it would
+//! go on acknowledging writes on masters that were replaced (found by the chaos test).
+//! A failed proxy still listed in a cluster (no replacement was free) gets nothing.
 
 use super::Ctx;
 use crate::client::resp::Value;
@@ -69,7 +74,7 @@ fn plan(ctx: &Ctx) -> Result<[Phase; 3], super::broker::BrokerError> {
     let free = b
         .proxy_addresses()?
         .into_iter()
-        .filter(|a| !in_cluster.contains(a) && !failed.contains(a))
+        .filter(|a| !in_cluster.contains(a))
         .map(|a| (a, global))
         .collect();
     Ok([first, second, free])

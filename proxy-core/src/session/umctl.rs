@@ -31,7 +31,7 @@ impl Session {
         let view = self.shard.view();
         match sub.as_str() {
             "setcluster" => self.setcluster(req).await,
-            "setrepl" => self.setrepl(req),
+            "setrepl" => self.setrepl(req).await,
             "inforepl" => {
                 let set = self.shard.control.repl.lock().map(|s| s.set.clone());
                 match set {
@@ -179,8 +179,13 @@ impl Session {
         self.reply_static(fixed::OK);
     }
 
-    /// `UMCTL SETREPL`: validates, stores the new roles; the replicator task applies them.
-    fn setrepl(&mut self, req: &Request) {
+    /// `UMCTL SETREPL`: validates, stores the new roles; the replicator task applies them and
+    /// keeps them. Masters are promoted here too, before the `+OK`.
+    ///
+    /// why: the coordinator sends SETCLUSTER right after SETREPL; had the promotion waited for
+    /// the replicator's next poll, writes routed by the new SETCLUSTER would reach a node still
+    /// a replica and get `-READONLY` (seen by the chaos and migration-kill tests' writers).
+    async fn setrepl(&mut self, req: &Request) {
         let args: Vec<&[u8]> = req.args().skip(2).collect();
         let Ok(set) = SetRepl::decode(&args) else {
             return self.error("Invalid arguments");
@@ -198,8 +203,16 @@ impl Session {
         }
         state.epoch = set.epoch;
         state.generation += 1;
-        state.set = Arc::new(set);
+        let set = Arc::new(set);
+        state.set = set.clone();
         drop(state);
+        let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
+        for e in set.entries.iter().filter(|e| e.role == Role::Master) {
+            if let Err(err) = crate::repl::replicaof(&e.node_address, None, timeout).await {
+                // The replicator retries; the roles are accepted either way.
+                log::warn!("SETREPL: REPLICAOF NO ONE on {}: {err}", e.node_address);
+            }
+        }
         self.reply_static(fixed::OK);
     }
 }

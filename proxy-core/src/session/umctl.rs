@@ -194,18 +194,10 @@ impl Session {
         if set.entries.iter().any(|e| host_of(&e.node_address) != me) {
             return self.reply_static(fixed::NOT_MY_META);
         }
-        let Ok(mut state) = self.shard.control.repl.lock() else {
-            return self.error("ERR internal: replication state unavailable");
+        let set = match self.store_repl(set) {
+            Ok(set) => set,
+            Err(reply) => return self.reply_static(reply),
         };
-        if !set.force && set.epoch <= state.epoch {
-            drop(state);
-            return self.reply_static(fixed::OLD_EPOCH);
-        }
-        state.epoch = set.epoch;
-        state.generation += 1;
-        let set = Arc::new(set);
-        state.set = set.clone();
-        drop(state);
         let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
         for e in set.entries.iter().filter(|e| e.role == Role::Master) {
             if let Err(err) = crate::repl::replicaof(&e.node_address, None, timeout).await {
@@ -214,6 +206,22 @@ impl Session {
             }
         }
         self.reply_static(fixed::OK);
+    }
+
+    /// Stores `set` as the process's replication roles unless its epoch is old; the error is
+    /// the reply to give.
+    fn store_repl(&self, set: SetRepl) -> Result<Arc<SetRepl>, &'static [u8]> {
+        let Ok(mut state) = self.shard.control.repl.lock() else {
+            return Err(b"-ERR internal: replication state unavailable\r\n");
+        };
+        if !set.force && set.epoch <= state.epoch {
+            return Err(fixed::OLD_EPOCH);
+        }
+        state.epoch = set.epoch;
+        state.generation += 1;
+        let set = Arc::new(set);
+        state.set = set.clone();
+        Ok(set)
     }
 }
 

@@ -211,15 +211,16 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"xread" | b"xreadgroup" => Kind::Data(Keys::Streams),
 
         b"keys" | b"scan" | b"dbsize" | b"randomkey" | b"flushall" | b"flushdb" | b"time"
-        | b"lastsave" | b"script" | b"function" | b"debug" => Kind::Proxy(ProxyCmd::Node),
-        b"publish" | b"spublish" | b"pubsub" | b"lolwut" | b"wait" | b"waitaof" => KEYLESS,
+        | b"lastsave" | b"script" | b"function" | b"debug" | b"save" | b"bgsave"
+        | b"bgrewriteaof" | b"latency" | b"lolwut" => Kind::Proxy(ProxyCmd::Node),
+        b"publish" | b"spublish" | b"pubsub" | b"wait" | b"waitaof" => KEYLESS,
         b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe"
         | b"sunsubscribe" | b"monitor" => STATEFUL,
         b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => B_KEYS_TIMEOUT,
         b"brpoplpush" | b"blmove" => B_TWO,
         b"blmpop" | b"bzmpop" => B_NUM2,
-        b"shutdown" | b"save" | b"bgsave" | b"bgrewriteaof" | b"swapdb" | b"move" | b"migrate"
-        | b"acl" | b"module" | b"failover" | b"latency" | b"sync" | b"psync" | b"replicaof"
+        b"shutdown" | b"swapdb" | b"move" | b"migrate"
+        | b"acl" | b"module" | b"failover" | b"sync" | b"psync" | b"replicaof"
         | b"slaveof" | b"replconf" | b"role" => ADMIN,
         _ => return None,
     })

@@ -68,6 +68,21 @@ enum Compression {
     Rewrite(Request),
 }
 
+/// EVAL, EVALSHA, FCALL and their `_RO` forms. why: a script may run longer than the
+/// backend timeout, and while it runs its connection is held; it runs on the session's owned
+/// connection so a shared one is neither held nor timed out.
+fn is_script(name: &[u8]) -> bool {
+    const SCRIPTS: [&[u8]; 6] = [
+        b"eval",
+        b"evalsha",
+        b"eval_ro",
+        b"evalsha_ro",
+        b"fcall",
+        b"fcall_ro",
+    ];
+    SCRIPTS.iter().any(|s| name.eq_ignore_ascii_case(s))
+}
+
 fn is_xread(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"xread") || name.eq_ignore_ascii_case(b"xreadgroup")
 }
@@ -127,7 +142,13 @@ impl Session {
                     self.error("ERR internal: backend missing");
                     return Disposition::Keep;
                 };
-                if !blocking {
+                if is_script(name) && self.owned_to(group.addr()).is_some()
+                    || is_script(name) && self.watch.is_none()
+                {
+                    let conn = self.own(group).await;
+                    let slot = self.send_on(&conn, Lane::Owned, req.wire_bytes()).await;
+                    self.push_reply(slot, decode);
+                } else if !blocking {
                     self.forward_to(group, req.wire_bytes(), decode).await;
                 } else if self.watch.is_some() && self.owned_to(group.addr()).is_none() {
                     self.error("ERR a blocking command on another backend than the WATCHed keys is not supported by the proxy");
@@ -155,7 +176,13 @@ impl Session {
             }
             // `numkeys` 0 (EVAL, FCALL...): any local backend runs it, or gives Redis' error.
             Route::NoKey(KeyError::NoKeys) if !view.backends.is_empty() => {
-                self.send_to_any(req.wire_bytes()).await
+                match view.backends.first() {
+                    Some(g) if is_script(name) && self.watch.is_none() => {
+                        let conn = self.own(g).await;
+                        self.forward(&conn, Lane::Owned, req.wire_bytes()).await
+                    }
+                    _ => self.send_to_any(req.wire_bytes()).await,
+                }
             }
             other => self.reply_route_error(other, req),
         }

@@ -10,6 +10,7 @@
 mod admin;
 mod client;
 mod dispatch;
+mod info;
 mod merge;
 mod multi;
 mod node;
@@ -48,6 +49,9 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// Rewrites a backend reply into the client's reply.
 pub type Rewrite = Box<dyn FnOnce(&[u8]) -> Bytes>;
 
+/// Combines several backend replies into the client's reply.
+pub type Combiner = Box<dyn FnOnce(&[&[u8]]) -> Bytes>;
+
 /// A reply the writer will send, in request order.
 pub enum Pending {
     /// Already known.
@@ -58,6 +62,8 @@ pub enum Pending {
     Transform(Rc<ReplySlot>, Rewrite),
     /// The parts of a split multi-key command, merged when all are in.
     Merge(Box<split::Merge>),
+    /// Several backend replies combined by a function once all are in (INFO).
+    Combine(Vec<Rc<ReplySlot>>, Combiner),
     /// A sampled request's reply was just gathered: log it if it was slow.
     Slow(Box<SlowMark>),
     /// Close the connection after everything before it is written.
@@ -243,6 +249,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
                     None => false,
                     Some(Pending::Wait(s) | Pending::Transform(s, _)) => s.is_filled(),
                     Some(Pending::Merge(m)) => m.parts.iter().all(|s| s.is_filled()),
+                    Some(Pending::Combine(parts, _)) => parts.iter().all(|s| s.is_filled()),
                     Some(_) => true,
                 };
                 if ready && out.len() < WRITE_BATCH {
@@ -269,6 +276,14 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
                     } else {
                         out.push(merged);
                     }
+                }
+                Pending::Combine(parts, f) => {
+                    let mut replies = Vec::with_capacity(parts.len());
+                    for s in &parts {
+                        replies.push(s.wait().await);
+                    }
+                    let parts: Vec<&[u8]> = replies.iter().map(|r| &r[..]).collect();
+                    out.push(f(&parts));
                 }
                 Pending::Slow(m) => {
                     let took = m.start.elapsed();
@@ -305,6 +320,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
         let head = queue.items.borrow().front().and_then(|p| match p {
             Pending::Wait(s) | Pending::Transform(s, _) => Some(s.clone()),
             Pending::Merge(m) => m.parts.iter().find(|s| !s.is_filled()).cloned(),
+            Pending::Combine(parts, _) => parts.iter().find(|s| !s.is_filled()).cloned(),
             _ => None,
         });
         match head {

@@ -53,6 +53,7 @@ fn needs_auth(kind: Option<Kind>) -> bool {
                         | ProxyCmd::Node
                         | ProxyCmd::Config
                         | ProxyCmd::Slowlog
+                        | ProxyCmd::Relay
                 )
         )
     )
@@ -94,6 +95,11 @@ impl Session {
         if !self.authed && needs_auth(kind) {
             self.reply_static(fixed::NEED_AUTH);
             return Disposition::Keep;
+        }
+        if self.relay.is_some() {
+            if let Some(d) = self.in_relay(kind, &req).await {
+                return d;
+            }
         }
         let ends_session = matches!(kind, Some(Kind::Proxy(ProxyCmd::Quit | ProxyCmd::Reset)));
         if self.multi.is_some() && !ends_session {

@@ -16,6 +16,7 @@ mod multi;
 mod node;
 mod owned;
 mod redirect;
+mod relay;
 mod split;
 mod umctl;
 
@@ -117,6 +118,8 @@ pub struct Session {
     watch: Option<u16>,
     /// While serving `UMFORWARD n`: the `n` (hops still allowed).
     hops_left: Option<u64>,
+    /// Pub/Sub, MONITOR or SYNC connection of this session ([`relay`]).
+    relay: Option<relay::Relay>,
 }
 
 /// Serves one client connection until it closes.
@@ -145,6 +148,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         multi: None,
         watch: None,
         hops_left: None,
+        relay: None,
     };
     futures_lite::future::zip(session.read_loop(r), write_loop(queue, w, shard.clone())).await;
     session.abandon_owned();

@@ -1,0 +1,365 @@
+//! Relay: a session whose connection state makes the backend speak unasked — Pub/Sub
+//! (`SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE`), `MONITOR`, replication (`SYNC`/`PSYNC`) — gets a
+//! backend connection of its own, outside every pool, and a task that copies what the backend
+//! sends into the session's reply queue as it comes.
+//!
+//! ```text
+//!  client ─► session ─► relay socket ─► backend
+//!  client ◄─ writer ◄─ Queue ◄─ pump task ◄─┘   (replies and pushes, in arrival order)
+//! ```
+//!
+//! While the state lasts, the client's commands go to the relay socket, where Redis itself
+//! applies its rules (RESP2: only the subscribe family and PING). Any other command first sends
+//! a barrier (`PING <marker>`, its reply swallowed) so every reply and message the backend sent
+//! before is queued; then, if the subscriptions have all ended, the relay is closed and the
+//! command is dispatched as usual; in RESP3 (where a subscribed client may run any command)
+//! it is dispatched as usual with the relay kept. `MONITOR` and `SYNC` last until the session
+//! ends or `RESET`. The relay socket is closed, never reused.
+
+use super::{Pending, Queue, Session};
+use crate::command::{Kind, ProxyCmd};
+use crate::errors::{fixed, Disposition};
+use crate::io::{split, ReadBuf, ReadHalf, WriteHalf};
+use crate::resp::request::Request;
+use crate::resp::{reply, Limits};
+use crate::slot::{key_slot, Owner};
+use crate::snapshot::ClusterSnapshot;
+use crate::sync::{Notify, ReplySlot};
+use bytes::Bytes;
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Read chunk of a relay. why: an RDB transfer (SYNC) streams large; Pub/Sub is small.
+const READ_CHUNK: usize = 16 * 1024;
+const HELLO3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+
+/// What the relay carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Subscriptions: ends when the backend reports none left.
+    PubSub,
+    /// `MONITOR`: until the session ends.
+    Monitor,
+    /// `SYNC`/`PSYNC`: raw bytes (an RDB payload is not a RESP frame).
+    Raw,
+}
+
+/// State shared by the session and the pump task.
+#[derive(Default)]
+struct Shared {
+    /// Frames still to drop (the `HELLO 3` reply).
+    skip: Cell<u8>,
+    /// Channels + patterns, and shard channels, as the backend last counted them.
+    subs: Cell<i64>,
+    shard_subs: Cell<i64>,
+    /// The barrier in flight: its expected reply and who waits for it.
+    barrier: RefCell<Option<(Vec<u8>, Rc<ReplySlot>)>>,
+    stop: Notify,
+    dead: Cell<bool>,
+}
+
+/// A session's relay connection.
+pub struct Relay {
+    /// Backend address.
+    pub addr: String,
+    mode: Mode,
+    w: WriteHalf,
+    shared: Rc<Shared>,
+    barriers: u64,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shared.stop.notify();
+    }
+}
+
+/// The local backend owning `slot`, if this proxy serves it.
+fn local_owner(snap: &ClusterSnapshot, slot: u16) -> Option<u16> {
+    match snap.table.owner(slot) {
+        Owner::Local(i) => Some(i),
+        _ => None,
+    }
+}
+
+fn eq(a: Option<&[u8]>, b: &str) -> bool {
+    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
+}
+
+/// The subscribe family and PING: what a subscribed RESP2 client may send.
+fn is_pubsub_cmd(name: &[u8]) -> bool {
+    const NAMES: [&str; 7] = [
+        "subscribe",
+        "psubscribe",
+        "ssubscribe",
+        "unsubscribe",
+        "punsubscribe",
+        "sunsubscribe",
+        "ping",
+    ];
+    NAMES.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+/// Updates the subscription counts from a confirmation frame (`*3`/`>3`: kind, name, count).
+fn track(shared: &Shared, frame: &[u8]) {
+    if !matches!(frame.first(), Some(b'*' | b'>')) {
+        return;
+    }
+    let mut arr = frame.to_vec();
+    if let Some(b) = arr.first_mut() {
+        *b = b'*';
+    }
+    let Some(el) = reply::array_elements(&arr, &Limits::REPLY) else {
+        return;
+    };
+    let (Some(&(ks, ke)), Some(&(cs, ce))) = (el.first(), el.get(2)) else {
+        return;
+    };
+    let kind = arr.get(ks..ke).unwrap_or_default();
+    let count = arr
+        .get(cs..ce)
+        .and_then(|c| c.strip_prefix(b":"))
+        .and_then(|c| c.strip_suffix(b"\r\n"))
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .and_then(|c| c.parse::<i64>().ok());
+    let Some(count) = count else { return };
+    let ends = |w: &[u8]| kind.ends_with(w);
+    if ends(b"\r\nsubscribe\r\n")
+        || ends(b"\r\npsubscribe\r\n")
+        || ends(b"\r\nunsubscribe\r\n")
+        || ends(b"\r\npunsubscribe\r\n")
+    {
+        shared.subs.set(count);
+    } else if ends(b"\r\nssubscribe\r\n") || ends(b"\r\nsunsubscribe\r\n") {
+        shared.shard_subs.set(count);
+    }
+}
+
+/// Copies what the backend sends into the session's queue until stopped or disconnected.
+async fn pump(shared: Rc<Shared>, queue: Rc<Queue>, mut r: ReadHalf, mode: Mode) {
+    let mut buf = ReadBuf::new(READ_CHUNK);
+    loop {
+        let read = futures_lite::future::or(async { Some(buf.read_from(&mut r).await) }, async {
+            shared.stop.notified().await;
+            None
+        })
+        .await;
+        match read {
+            None => return,
+            Some(Ok(n)) if n > 0 => {}
+            Some(_) => {
+                shared.dead.set(true);
+                if let Some((_, slot)) = shared.barrier.borrow_mut().take() {
+                    slot.fill(Bytes::new());
+                }
+                // why: the backend closed (QUIT, or it went away): so does the client.
+                queue.push(Pending::Close);
+                return;
+            }
+        }
+        if mode == Mode::Raw {
+            let n = buf.data().len();
+            queue.push(Pending::Ready(buf.take(n)));
+            continue;
+        }
+        loop {
+            match reply::scan(buf.data(), &Limits::REPLY) {
+                Ok(Some(len)) => {
+                    let frame = buf.take(len);
+                    if shared.skip.get() > 0 {
+                        shared.skip.set(shared.skip.get() - 1);
+                        continue;
+                    }
+                    let hit = shared
+                        .barrier
+                        .borrow()
+                        .as_ref()
+                        .is_some_and(|(m, _)| frame.ends_with(m));
+                    if hit {
+                        if let Some((_, slot)) = shared.barrier.borrow_mut().take() {
+                            slot.fill(Bytes::new());
+                        }
+                        continue;
+                    }
+                    track(&shared, &frame);
+                    queue.push(Pending::Ready(frame));
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    shared.dead.set(true);
+                    queue.push(Pending::Close);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Opens a relay to `addr` (after every earlier reply is in), or queues an error.
+    async fn open_relay(&mut self, addr: &str, mode: Mode) -> bool {
+        self.drain().await;
+        // why: a session in a relay holds no other backend state.
+        self.release_owned().await;
+        let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
+        let stream = match TcpStream::connect_timeout(addr, timeout).await {
+            Ok(s) => s,
+            Err(_) => {
+                let msg = format!("ERR proxy: backend {addr} unavailable");
+                self.error(&msg);
+                return false;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (r, mut w) = split(stream);
+        let shared = Rc::new(Shared::default());
+        if self.resp3 && mode != Mode::Raw {
+            if w.write_all(HELLO3).await.is_err() {
+                self.error("ERR proxy: backend connection lost");
+                return false;
+            }
+            shared.skip.set(1);
+        }
+        glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode)).detach();
+        self.relay = Some(Relay {
+            addr: addr.to_string(),
+            mode,
+            w,
+            shared,
+            barriers: 0,
+        });
+        true
+    }
+
+    /// Writes a request to the relay socket; its replies come through the pump.
+    async fn relay_write(&mut self, bytes: &[u8]) {
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        if relay.w.write_all(bytes).await.is_err() || relay.w.flush().await.is_err() {
+            relay.shared.dead.set(true);
+            self.relay = None;
+            self.queue.push(Pending::Close);
+        }
+    }
+
+    /// Waits until the backend answered everything sent on the relay before now.
+    async fn relay_barrier(&mut self) {
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        relay.barriers += 1;
+        let marker = format!("undermoon-relay-barrier-{}-{}", self.id, relay.barriers);
+        let mut req = Vec::with_capacity(64);
+        crate::resp::compose::array_header(&mut req, 2);
+        crate::resp::compose::bulk(&mut req, b"PING");
+        crate::resp::compose::bulk(&mut req, marker.as_bytes());
+        let mut expect = Vec::with_capacity(48);
+        crate::resp::compose::bulk(&mut expect, marker.as_bytes());
+        let slot = ReplySlot::new();
+        *relay.shared.barrier.borrow_mut() = Some((expect, slot.clone()));
+        if relay.shared.dead.get() {
+            return;
+        }
+        self.relay_write(&req).await;
+        if self.relay.is_some() {
+            slot.filled().await;
+        }
+    }
+
+    /// Closes the relay; what the backend sent before stays queued.
+    pub(super) fn close_relay(&mut self) {
+        self.relay = None;
+    }
+
+    /// Commands that start a relay: SUBSCRIBE family, MONITOR, SYNC/PSYNC.
+    pub(super) async fn relay_start(&mut self, req: &Request) {
+        let view = self.shard.view();
+        let name = req.arg(0).unwrap_or_default();
+        let Some(first) = view.backends.first() else {
+            return self.reply_static(fixed::CLUSTER_NOT_FOUND);
+        };
+        let (group, mode) = if eq(Some(name), "monitor") {
+            (first.clone(), Mode::Monitor)
+        } else if eq(Some(name), "sync") || eq(Some(name), "psync") {
+            (first.clone(), Mode::Raw)
+        } else if eq(Some(name), "ssubscribe") || eq(Some(name), "sunsubscribe") {
+            // Shard channels live with their slot's owner.
+            let g = match req.arg(1).map(key_slot) {
+                Some(slot) => match local_owner(&view.snap, slot) {
+                    Some(i) => view.backends.get(usize::from(i)).cloned(),
+                    None => None,
+                },
+                None => Some(first.clone()),
+            };
+            match g {
+                Some(g) => (g, Mode::PubSub),
+                None => {
+                    let slot = req.arg(1).map(key_slot).unwrap_or(0);
+                    return self.reply_route_error(crate::route::Route::SlotUnbound(slot), req);
+                }
+            }
+        } else {
+            // Channels and patterns: every PUBLISH of this proxy goes to its first backend.
+            (first.clone(), Mode::PubSub)
+        };
+        if self.open_relay(group.addr(), mode).await {
+            self.relay_write(&req.frame).await;
+        }
+    }
+
+    /// One request while a relay is open. `Some`: handled here.
+    pub(super) async fn in_relay(&mut self, kind: Option<Kind>, req: &Request) -> Option<Disposition> {
+        let relay = self.relay.as_ref()?;
+        let name = req.arg(0).unwrap_or_default();
+        if matches!(kind, Some(Kind::Proxy(ProxyCmd::Reset))) {
+            self.close_relay();
+            return None;
+        }
+        if matches!(kind, Some(Kind::Proxy(ProxyCmd::Quit))) {
+            self.close_relay();
+            self.reply_static(fixed::OK);
+            return Some(Disposition::Close);
+        }
+        if relay.mode != Mode::PubSub {
+            self.relay_write(&req.frame).await;
+            return Some(Disposition::Keep);
+        }
+        if is_pubsub_cmd(name) {
+            let g = self.shard.view();
+            let shard_cmd = eq(Some(name), "ssubscribe") || eq(Some(name), "sunsubscribe");
+            let elsewhere = shard_cmd
+                && req
+                    .arg(1)
+                    .map(key_slot)
+                    .and_then(|s| local_owner(&g.snap, s))
+                    .and_then(|i| g.backends.get(usize::from(i)))
+                    .is_some_and(|b| b.addr() != relay.addr);
+            if elsewhere {
+                self.error("ERR proxy: the shard channels of one connection must all be on one backend");
+            } else {
+                self.relay_write(&req.frame).await;
+            }
+            return Some(Disposition::Keep);
+        }
+        self.relay_barrier().await;
+        let Some(relay) = self.relay.as_ref() else {
+            return None;
+        };
+        let active = relay.shared.subs.get() > 0 || relay.shared.shard_subs.get() > 0;
+        if !active || relay.shared.dead.get() {
+            self.close_relay();
+            return None;
+        }
+        if self.resp3 {
+            // why: a RESP3 client may run any command while subscribed.
+            return None;
+        }
+        // RESP2: the backend answers with Redis' own refusal.
+        self.relay_write(&req.frame).await;
+        Some(Disposition::Keep)
+    }
+}

@@ -213,7 +213,8 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
 
         b"keys" | b"scan" | b"dbsize" | b"randomkey" | b"flushall" | b"flushdb" | b"time"
         | b"lastsave" | b"script" | b"function" | b"debug" | b"save" | b"bgsave"
-        | b"bgrewriteaof" | b"latency" | b"lolwut" => Kind::Proxy(ProxyCmd::Node),
+        | b"bgrewriteaof" | b"latency" | b"lolwut" | b"pfselftest" => Kind::Proxy(ProxyCmd::Node),
+        b"pfdebug" => K2,
         b"publish" | b"pubsub" => Kind::Proxy(ProxyCmd::Node),
         b"spublish" => K1,
         b"wait" | b"waitaof" => KEYLESS,

@@ -57,6 +57,14 @@ impl Session {
             ProxyCmd::Discard => self.error("ERR DISCARD without MULTI"),
             ProxyCmd::Watch => self.watch_cmd(req).await,
             ProxyCmd::Unwatch => self.unwatch(req).await,
+            // why: pausing is node-wide: every local backend pauses, as one node would.
+            ProxyCmd::Client
+                if (eq(req.arg(1), "pause") || eq(req.arg(1), "unpause"))
+                    && !self.shard.view().backends.is_empty() =>
+            {
+                self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
+                    .await
+            }
             ProxyCmd::Client => self.client(req),
             ProxyCmd::Reset => self.reset().await,
             ProxyCmd::Node => self.node(req).await,
@@ -216,6 +224,9 @@ impl Session {
         } else if eq(sub, "resetstat") && !self.shard.view().backends.is_empty() {
             self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
                 .await
+        } else if !self.shard.view().backends.is_empty() {
+            // why: REWRITE, HELP and unknown sub-commands get Redis' own answer.
+            self.send_to_any(req.wire_bytes()).await
         } else {
             self.error("invalid config sub-command");
         }

@@ -163,15 +163,15 @@ fn every_core_gets_the_snapshot() {
     }
     let mut c = Client::connect(t.a.port);
     let info = c.cmd(&["INFO"]).text();
-    assert!(info.contains("version:0.6.2"), "{info}");
+    assert!(info.contains("proxy_version:0.6.2"), "{info}");
     let total: u64 = info
         .lines()
-        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .find_map(|l| l.strip_prefix("proxy_total_connections_received:"))
         .unwrap()
         .parse()
         .unwrap();
     assert!(total >= 17, "{info}");
-    assert!(info.contains("core1_total_commands_processed:"));
+    assert!(info.contains("proxy_core1_total_commands_processed:"));
 }
 
 #[test]

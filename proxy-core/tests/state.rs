@@ -188,7 +188,7 @@ fn blocking_pop_wakes_on_push_without_holding_others() {
     assert_eq!(blocked.read().unwrap(), Value::ok());
     std::thread::sleep(Duration::from_millis(200));
     let info = Client::connect(t.p.port).cmd(&["INFO"]).text();
-    assert!(info.contains("blocked_clients:1\r\n"), "{info}");
+    assert!(info.contains("proxy_blocked_clients:1\r\n"), "{info}");
     // Other clients (many, so every core and every shared connection) are not held up.
     for _ in 0..8 {
         let mut o = Client::connect(t.p.port);
@@ -205,7 +205,7 @@ fn blocking_pop_wakes_on_push_without_holding_others() {
     assert!(waited < Duration::from_millis(100), "woke after {waited:?}");
     assert_eq!(blocked.read().unwrap(), Value::bulk("v"));
     let info = Client::connect(t.p.port).cmd(&["INFO"]).text();
-    assert!(info.contains("blocked_clients:0\r\n"), "{info}");
+    assert!(info.contains("proxy_blocked_clients:0\r\n"), "{info}");
 
     // Redis timeout semantics, fractional seconds included.
     let start = Instant::now();

@@ -223,9 +223,8 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => B_KEYS_TIMEOUT,
         b"brpoplpush" | b"blmove" => B_TWO,
         b"blmpop" | b"bzmpop" => B_NUM2,
-        b"shutdown" | b"swapdb" | b"move" | b"migrate"
-        | b"acl" | b"module" | b"failover" | b"replicaof"
-        | b"slaveof" | b"replconf" | b"role" => ADMIN,
+        b"shutdown" | b"swapdb" | b"move" | b"migrate" | b"acl" | b"module" | b"failover"
+        | b"replicaof" | b"slaveof" | b"replconf" | b"role" => ADMIN,
         _ => return None,
     })
 }

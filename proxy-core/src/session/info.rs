@@ -244,11 +244,17 @@ mod tests {
         let text = String::from_utf8_lossy(payload(&m).unwrap()).to_string();
         assert!(text.contains("tcp_port:1\r\n"), "{text}");
         assert!(text.contains("expired_keys:5\r\n"), "{text}");
-        assert!(text.contains("db0:keys=6,expires=1,avg_ttl=5\r\n"), "{text}");
+        assert!(
+            text.contains("db0:keys=6,expires=1,avg_ttl=5\r\n"),
+            "{text}"
+        );
         assert!(text.ends_with("\r\n# Proxy\r\nproxy_x:1\r\n"), "{text}");
         let r3 = merge_info(&[&text_reply(a, true)], "", true);
         assert!(r3.starts_with(b"="));
         assert_eq!(payload(&r3).unwrap(), a.as_bytes());
-        assert_eq!(&merge_info(&[&ra, b"-ERR x\r\n"], "", false)[..], b"-ERR x\r\n");
+        assert_eq!(
+            &merge_info(&[&ra, b"-ERR x\r\n"], "", false)[..],
+            b"-ERR x\r\n"
+        );
     }
 }

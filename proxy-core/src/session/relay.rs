@@ -100,7 +100,9 @@ fn is_pubsub_cmd(name: &[u8]) -> bool {
         "sunsubscribe",
         "ping",
     ];
-    NAMES.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+    NAMES
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
 /// Updates the subscription counts from a confirmation frame (`*3`/`>3`: kind, name, count).
@@ -312,7 +314,11 @@ impl Session {
     }
 
     /// One request while a relay is open. `Some`: handled here.
-    pub(super) async fn in_relay(&mut self, kind: Option<Kind>, req: &Request) -> Option<Disposition> {
+    pub(super) async fn in_relay(
+        &mut self,
+        kind: Option<Kind>,
+        req: &Request,
+    ) -> Option<Disposition> {
         let relay = self.relay.as_ref()?;
         let name = req.arg(0).unwrap_or_default();
         if matches!(kind, Some(Kind::Proxy(ProxyCmd::Reset))) {
@@ -339,7 +345,9 @@ impl Session {
                     .and_then(|i| g.backends.get(usize::from(i)))
                     .is_some_and(|b| b.addr() != relay.addr);
             if elsewhere {
-                self.error("ERR proxy: the shard channels of one connection must all be on one backend");
+                self.error(
+                    "ERR proxy: the shard channels of one connection must all be on one backend",
+                );
             } else {
                 self.relay_write(&req.frame).await;
             }

@@ -179,6 +179,17 @@ impl Session {
             let mut out = Vec::with_capacity(line.len() + 16);
             compose::bulk(&mut out, line.as_bytes());
             self.reply(Bytes::from(out));
+        } else if eq(sub, "reply") && req.arg(3).is_none() {
+            let mode = match req.arg(2) {
+                Some(m) if m.eq_ignore_ascii_case(b"on") => ReplyMode::On,
+                Some(m) if m.eq_ignore_ascii_case(b"off") => ReplyMode::Off,
+                Some(m) if m.eq_ignore_ascii_case(b"skip") => ReplyMode::Skip,
+                _ => return self.error("ERR syntax error"),
+            };
+            self.queue.push(super::Pending::ReplyMode(mode));
+            if mode == ReplyMode::On {
+                self.reply_static(fixed::OK);
+            }
         } else if eq(sub, "setinfo") {
             // why: redis-py sends LIB-NAME/LIB-VER on connect; the proxy keeps no client list.
             match (req.arg(2), req.arg(3)) {
@@ -214,4 +225,65 @@ impl Session {
 /// Redis' rule for client names: printable ASCII without spaces.
 fn valid_name(n: &[u8]) -> bool {
     n.len() <= MAX_NAME && n.iter().all(|&b| b.is_ascii_graphic())
+}
+
+/// `CLIENT REPLY` modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Every reply is sent.
+    On,
+    /// No reply is sent until `ON`.
+    Off,
+    /// The next command's reply is not sent.
+    Skip,
+}
+
+/// The writer's filter for `CLIENT REPLY`. RESP3 pushes (Pub/Sub messages) always pass, as in
+/// Redis, where pushes are not replies.
+#[derive(Debug, Default)]
+pub struct ReplyGate {
+    off: bool,
+    skip: bool,
+}
+
+impl ReplyGate {
+    /// Applies a mode change, in request order.
+    pub fn set(&mut self, m: ReplyMode) {
+        match m {
+            ReplyMode::On => (self.off, self.skip) = (false, false),
+            ReplyMode::Off => self.off = true,
+            ReplyMode::Skip => self.skip = !self.off,
+        }
+    }
+
+    /// Whether `reply` is sent.
+    pub fn pass(&mut self, reply: &[u8]) -> bool {
+        if reply.first() == Some(&b'>') {
+            return true;
+        }
+        if self.skip {
+            self.skip = false;
+            return false;
+        }
+        !self.off
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_gate() {
+        let mut g = ReplyGate::default();
+        assert!(g.pass(b"+OK\r\n"));
+        g.set(ReplyMode::Skip);
+        assert!(!g.pass(b"+OK\r\n"));
+        assert!(g.pass(b"+OK\r\n"));
+        g.set(ReplyMode::Off);
+        assert!(!g.pass(b":1\r\n"));
+        assert!(g.pass(b">3\r\n"));
+        g.set(ReplyMode::On);
+        assert!(g.pass(b":1\r\n"));
+    }
 }

@@ -65,6 +65,11 @@ pub enum Pending {
     Merge(Box<split::Merge>),
     /// Several backend replies combined by a function once all are in (INFO).
     Combine(Vec<Rc<ReplySlot>>, Combiner),
+    /// What a relay's backend sent (Pub/Sub messages, MONITOR lines): never silenced by
+    /// `CLIENT REPLY`, as Redis does not silence them.
+    Push(Bytes),
+    /// `CLIENT REPLY ON|OFF|SKIP` from here on.
+    ReplyMode(client::ReplyMode),
     /// A sampled request's reply was just gathered: log it if it was slow.
     Slow(Box<SlowMark>),
     /// Close the connection after everything before it is written.
@@ -243,6 +248,7 @@ impl Session {
 /// Sends replies in order; a batch of ready replies goes out in one write.
 async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
     let mut out = OutBuf::default();
+    let mut gate = client::ReplyGate::default();
     let ok = loop {
         // Gather every reply that is ready now, in order.
         let mut end = None;
@@ -264,10 +270,17 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
             };
             let Some(p) = next else { break };
             queue.space.notify();
+            let mut emit = |b: Bytes| {
+                if gate.pass(&b) {
+                    out.push(b)
+                }
+            };
             match p {
-                Pending::Ready(b) => out.push(b),
-                Pending::Wait(s) => out.push(s.wait().await),
-                Pending::Transform(s, f) => out.push(f(&s.wait().await)),
+                Pending::Ready(b) => emit(b),
+                Pending::Push(b) => out.push(b),
+                Pending::Wait(s) => emit(s.wait().await),
+                Pending::Transform(s, f) => emit(f(&s.wait().await)),
+                Pending::ReplyMode(m) => gate.set(m),
                 Pending::Merge(m) => {
                     let mut replies = Vec::with_capacity(m.parts.len());
                     for s in &m.parts {
@@ -276,9 +289,9 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
                     let parts: Vec<&[u8]> = replies.iter().map(|r| &r[..]).collect();
                     let merged = merge::merge(m.kind, &parts, &m.pos, m.total);
                     if m.decode {
-                        out.push(crate::compress::decode_reply(&merged));
+                        emit(crate::compress::decode_reply(&merged));
                     } else {
-                        out.push(merged);
+                        emit(merged);
                     }
                 }
                 Pending::Combine(parts, f) => {
@@ -287,7 +300,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
                         replies.push(s.wait().await);
                     }
                     let parts: Vec<&[u8]> = replies.iter().map(|r| &r[..]).collect();
-                    out.push(f(&parts));
+                    emit(f(&parts));
                 }
                 Pending::Slow(m) => {
                     let took = m.start.elapsed();

@@ -164,7 +164,7 @@ async fn pump(shared: Rc<Shared>, queue: Rc<Queue>, mut r: ReadHalf, mode: Mode)
         }
         if mode == Mode::Raw {
             let n = buf.data().len();
-            queue.push(Pending::Ready(buf.take(n)));
+            queue.push(Pending::Push(buf.take(n)));
             continue;
         }
         loop {
@@ -187,7 +187,7 @@ async fn pump(shared: Rc<Shared>, queue: Rc<Queue>, mut r: ReadHalf, mode: Mode)
                         continue;
                     }
                     track(&shared, &frame);
-                    queue.push(Pending::Ready(frame));
+                    queue.push(Pending::Push(frame));
                 }
                 Ok(None) => break,
                 Err(_) => {

@@ -168,13 +168,23 @@ impl Session {
             self.reply(Bytes::from(out));
         } else if eq(sub, "info") {
             let name = self.name.as_deref().unwrap_or_default();
+            // why: Redis' field order and names, so tools parsing it work; the buffer and
+            // memory fields are the proxy's view (this request's size), the rest as Redis.
+            let age = self.peer.since.elapsed().as_secs();
             let line = format!(
-                "id={} name={} db=0 multi={} watch={} resp={}\n",
+                "id={} addr={} laddr={} fd=0 name={} age={age} idle=0 flags={} db=0 sub=0 \
+                 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
+                 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default redir=-1 \
+                 resp={} watch={}\n",
                 self.client_id(),
+                self.peer.addr,
+                self.peer.laddr,
                 String::from_utf8_lossy(name),
+                if self.multi.is_some() { "x" } else { "N" },
                 if self.multi.is_some() { 0 } else { -1 },
-                u8::from(self.watch.is_some()),
+                req.frame.len(),
                 if self.resp3 { 3 } else { 2 },
+                u8::from(self.watch.is_some()),
             );
             let mut out = Vec::with_capacity(line.len() + 16);
             compose::bulk(&mut out, line.as_bytes());
@@ -225,6 +235,30 @@ impl Session {
 /// Redis' rule for client names: printable ASCII without spaces.
 fn valid_name(n: &[u8]) -> bool {
     n.len() <= MAX_NAME && n.iter().all(|&b| b.is_ascii_graphic())
+}
+
+/// Where a session's connection comes from and since when.
+pub struct Peer {
+    /// Client address.
+    pub addr: String,
+    /// Proxy address the client connected to.
+    pub laddr: String,
+    /// Session start.
+    pub since: std::time::Instant,
+}
+
+impl Peer {
+    /// Reads the addresses of `stream`.
+    pub fn of(stream: &glommio::net::TcpStream) -> Self {
+        let show = |a: Option<std::net::SocketAddr>| {
+            a.map_or_else(|| String::from("?:0"), |a| a.to_string())
+        };
+        Self {
+            addr: show(stream.peer_addr().ok()),
+            laddr: show(stream.local_addr().ok()),
+            since: std::time::Instant::now(),
+        }
+    }
 }
 
 /// `CLIENT REPLY` modes.

@@ -125,6 +125,8 @@ pub struct Session {
     hops_left: Option<u64>,
     /// Pub/Sub, MONITOR or SYNC connection of this session ([`relay`]).
     relay: Option<relay::Relay>,
+    /// Client's and proxy's socket addresses and when the session started (CLIENT INFO).
+    peer: client::Peer,
 }
 
 /// Serves one client connection until it closes.
@@ -135,6 +137,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         metrics::bump(&s.connections_open, 1);
     }
     let timeout = shard.config.session_timeout;
+    let peer = client::Peer::of(&stream);
     let (r, w) = split(stream);
     if timeout > 0 {
         let _ = r.set_read_timeout(Some(Duration::from_millis(timeout)));
@@ -154,6 +157,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         watch: None,
         hops_left: None,
         relay: None,
+        peer,
     };
     futures_lite::future::zip(session.read_loop(r), write_loop(queue, w, shard.clone())).await;
     session.abandon_owned();

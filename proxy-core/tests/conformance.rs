@@ -227,7 +227,7 @@ fn scripts_and_ping_show_the_backends_state() {
 }
 
 #[test]
-fn protocol_errors_in_redis_words() {
+fn protocol_errors_client_reply_and_client_info_as_redis() {
     let t = two_local();
     let mut c = Client::connect(t.p.port);
     c.send_raw(b"*3000000000\r\n").unwrap();
@@ -243,6 +243,29 @@ fn protocol_errors_in_redis_words() {
         c.read().unwrap(),
         Value::err("ERR Protocol error: invalid bulk length")
     );
+    // CLIENT REPLY: OFF and SKIP silence replies (not the Pub/Sub messages), ON restores.
+    let mut c = Client::connect(t.p.port);
+    let mut pipe = Client::encode(&["CLIENT", "REPLY", "OFF"]);
+    pipe.extend(Client::encode(&["SET", "a", "1"]));
+    pipe.extend(Client::encode(&["CLIENT", "REPLY", "ON"]));
+    pipe.extend(Client::encode(&["CLIENT", "REPLY", "SKIP"]));
+    pipe.extend(Client::encode(&["GET", "a"]));
+    pipe.extend(Client::encode(&["INCR", "a"]));
+    c.send_raw(&pipe).unwrap();
+    assert_eq!(c.read().unwrap(), Value::ok());
+    assert_eq!(c.read().unwrap(), Value::Int(2));
+    let info = c.cmd(&["CLIENT", "INFO"]).text();
+    assert!(
+        info.starts_with("id=")
+            && info.contains(" laddr=127.0.0.1:")
+            && info.contains(" flags=N db=0 "),
+        "{info}"
+    );
+    assert!(
+        info.contains(" cmd=client|info user=default redir=-1 resp=2"),
+        "{info}"
+    );
+
     let mut c = Client::connect(t.p.port);
     c.send_raw(b"set \"\"\"k\"\"\" v\r\n").unwrap();
     assert_eq!(

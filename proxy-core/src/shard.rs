@@ -49,6 +49,11 @@ pub struct Control {
     pub stats: Vec<CoreStats>,
     /// The slow log.
     pub slowlog: crate::slowlog::SlowLog,
+    /// Proxy client id -> (backend address, the backend's client id) of sessions holding a
+    /// relay connection (`session::relay`), so `CLIENT TRACKING ... REDIRECT <id>` can name
+    /// the backend connection that receives the invalidations. Touched only when a relay
+    /// opens or closes and on CLIENT TRACKING, never on the request path.
+    pub relay_ids: Mutex<std::collections::HashMap<u64, (String, i64)>>,
 }
 
 impl Control {
@@ -61,6 +66,7 @@ impl Control {
             slowlog_sample_rate: AtomicU64::new(config.slowlog_sample_rate),
             stats: (0..cores).map(|_| CoreStats::default()).collect(),
             slowlog: crate::slowlog::SlowLog::default(),
+            relay_ids: Mutex::new(std::collections::HashMap::new()),
         })
     }
 }

@@ -65,6 +65,15 @@ impl Session {
                 self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
                     .await
             }
+            ProxyCmd::Client if eq(req.arg(1), "tracking") => self.client_tracking(req).await,
+            ProxyCmd::Client if eq(req.arg(1), "getredir") => self.client_getredir(),
+            // Outside tracking, the backend's answer for an untracked connection.
+            ProxyCmd::Client
+                if (eq(req.arg(1), "caching") || eq(req.arg(1), "trackinginfo"))
+                    && !self.shard.view().backends.is_empty() =>
+            {
+                self.send_to_any(req.wire_bytes()).await
+            }
             ProxyCmd::Client => self.client(req),
             ProxyCmd::Reset => self.reset().await,
             ProxyCmd::Node => self.node(req).await,

@@ -18,6 +18,7 @@ mod owned;
 mod redirect;
 mod relay;
 mod split;
+mod tracking;
 mod umctl;
 
 use crate::errors::{reply_for, Disposition, ProxyError};

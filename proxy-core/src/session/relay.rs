@@ -35,6 +35,7 @@ use std::time::Duration;
 /// Read chunk of a relay. why: an RDB transfer (SYNC) streams large; Pub/Sub is small.
 const READ_CHUNK: usize = 16 * 1024;
 const HELLO3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+const CLIENT_ID: &[u8] = b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n";
 
 /// What the relay carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub enum Mode {
     Monitor,
     /// `SYNC`/`PSYNC`: raw bytes (an RDB payload is not a RESP frame).
     Raw,
+    /// `CLIENT TRACKING ON` ([`super::tracking`]): the session's keyed commands run here, so
+    /// the backend tracks what this client read; until tracking is turned off.
+    Track,
 }
 
 /// State shared by the session and the pump task.
@@ -52,6 +56,9 @@ pub enum Mode {
 struct Shared {
     /// Frames still to drop (the `HELLO 3` reply).
     skip: Cell<u8>,
+    /// The next frame is the reply to our `CLIENT ID`: registered, not forwarded.
+    id_pending: Cell<bool>,
+
     /// Channels + patterns, and shard channels, as the backend last counted them.
     subs: Cell<i64>,
     shard_subs: Cell<i64>,
@@ -65,15 +72,41 @@ struct Shared {
 pub struct Relay {
     /// Backend address.
     pub addr: String,
-    mode: Mode,
+    pub(super) mode: Mode,
     w: WriteHalf,
     shared: Rc<Shared>,
     barriers: u64,
+    /// Proxy client id this relay is registered under in `Control::relay_ids`.
+    registered: Option<(u64, std::sync::Arc<crate::shard::Control>)>,
+    /// `CLIENT TRACKING ... REDIRECT <id>`: the proxy id given (0: none).
+    pub(super) redirect: u64,
+    /// Pub/Sub relay with no subscription left: the session's commands are dispatched as
+    /// usual; kept for its next SUBSCRIBE.
+    pub(super) idle: bool,
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
         self.shared.stop.notify();
+        if let Some((id, ctl)) = self.registered.take() {
+            if let Ok(mut m) = ctl.relay_ids.lock() {
+                m.remove(&id);
+            }
+        }
+    }
+}
+
+impl Relay {
+    /// Drops `n` more replies (commands the proxy sends on the client's behalf).
+    pub(super) fn skip_replies(&self, n: u8) {
+        self.shared
+            .skip
+            .set(self.shared.skip.get().saturating_add(n));
+    }
+
+    /// Whether a subscription is still open on it.
+    pub(super) fn subscribed(&self) -> bool {
+        self.shared.subs.get() > 0 || self.shared.shard_subs.get() > 0
     }
 }
 
@@ -141,7 +174,13 @@ fn track(shared: &Shared, frame: &[u8]) {
 }
 
 /// Copies what the backend sends into the session's queue until stopped or disconnected.
-async fn pump(shared: Rc<Shared>, queue: Rc<Queue>, mut r: ReadHalf, mode: Mode) {
+async fn pump(
+    shared: Rc<Shared>,
+    queue: Rc<Queue>,
+    mut r: ReadHalf,
+    mode: Mode,
+    register: Option<(u64, String, std::sync::Arc<crate::shard::Control>)>,
+) {
     let mut buf = ReadBuf::new(READ_CHUNK);
     loop {
         let read = futures_lite::future::or(async { Some(buf.read_from(&mut r).await) }, async {
@@ -175,6 +214,19 @@ async fn pump(shared: Rc<Shared>, queue: Rc<Queue>, mut r: ReadHalf, mode: Mode)
                         shared.skip.set(shared.skip.get() - 1);
                         continue;
                     }
+                    if shared.id_pending.replace(false) {
+                        let id = frame
+                            .strip_prefix(b":")
+                            .and_then(|d| d.strip_suffix(b"\r\n"))
+                            .and_then(|d| std::str::from_utf8(d).ok())
+                            .and_then(|d| d.parse::<i64>().ok());
+                        if let (Some(id), Some((pid, addr, ctl))) = (id, register.as_ref()) {
+                            if let Ok(mut m) = ctl.relay_ids.lock() {
+                                m.insert(*pid, (addr.clone(), id));
+                            }
+                        }
+                        continue;
+                    }
                     let hit = shared
                         .barrier
                         .borrow()
@@ -202,7 +254,7 @@ async fn pump(shared: Rc<Shared>, queue: Rc<Queue>, mut r: ReadHalf, mode: Mode)
 
 impl Session {
     /// Opens a relay to `addr` (after every earlier reply is in), or queues an error.
-    async fn open_relay(&mut self, addr: &str, mode: Mode) -> bool {
+    pub(super) async fn open_relay(&mut self, addr: &str, mode: Mode) -> bool {
         self.drain().await;
         // why: a session in a relay holds no other backend state.
         self.release_owned().await;
@@ -225,19 +277,34 @@ impl Session {
             }
             shared.skip.set(1);
         }
-        glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode)).detach();
+        // why: the backend's id of this connection, for CLIENT TRACKING REDIRECT by others.
+        let register = matches!(mode, Mode::PubSub | Mode::Track);
+        if register {
+            if w.write_all(CLIENT_ID).await.is_err() {
+                self.error("ERR proxy: backend connection lost");
+                return false;
+            }
+            shared.id_pending.set(true);
+        }
+        let ctl = self.shard.control.clone();
+        let pid = self.client_id();
+        let reg = register.then(|| (pid, addr.to_string(), ctl.clone()));
+        glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode, reg)).detach();
         self.relay = Some(Relay {
             addr: addr.to_string(),
             mode,
             w,
             shared,
             barriers: 0,
+            registered: register.then_some((pid, ctl)),
+            redirect: 0,
+            idle: false,
         });
         true
     }
 
     /// Writes a request to the relay socket; its replies come through the pump.
-    async fn relay_write(&mut self, bytes: &[u8]) {
+    pub(super) async fn relay_write(&mut self, bytes: &[u8]) {
         let Some(relay) = self.relay.as_mut() else {
             return;
         };
@@ -249,7 +316,7 @@ impl Session {
     }
 
     /// Waits until the backend answered everything sent on the relay before now.
-    async fn relay_barrier(&mut self) {
+    pub(super) async fn relay_barrier(&mut self) {
         let Some(relay) = self.relay.as_mut() else {
             return;
         };
@@ -269,6 +336,22 @@ impl Session {
         self.relay_write(&req).await;
         if self.relay.is_some() {
             slot.filled().await;
+        }
+    }
+
+    /// `HELLO 2|3` while holding a relay: the relay switches too (its reply dropped; the
+    /// proxy's own HELLO reply is the answer), so pushes come in the client's protocol.
+    pub(super) async fn relay_follow_hello(&mut self, kind: Option<Kind>, req: &Request) {
+        if !matches!(kind, Some(Kind::Proxy(ProxyCmd::Hello))) {
+            return;
+        }
+        if let (Some(v @ (b"2" | b"3")), Some(r)) = (req.arg(1), self.relay.as_ref()) {
+            let mut hello = Vec::with_capacity(32);
+            crate::resp::compose::array_header(&mut hello, 2);
+            crate::resp::compose::bulk(&mut hello, b"HELLO");
+            crate::resp::compose::bulk(&mut hello, v);
+            r.skip_replies(1);
+            self.relay_write(&hello).await;
         }
     }
 
@@ -330,11 +413,19 @@ impl Session {
             self.reply_static(fixed::OK);
             return Some(Disposition::Close);
         }
+        if relay.mode == Mode::Track {
+            return self.in_tracking(kind, req).await;
+        }
         if relay.mode != Mode::PubSub {
             self.relay_write(&req.frame).await;
             return Some(Disposition::Keep);
         }
-        if is_pubsub_cmd(name) {
+        if relay.shared.dead.get() {
+            self.close_relay();
+            return None;
+        }
+        let idle = relay.idle;
+        if is_pubsub_cmd(name) && !(idle && eq(Some(name), "ping")) {
             let g = self.shard.view();
             let shard_cmd = eq(Some(name), "ssubscribe") || eq(Some(name), "sunsubscribe");
             let elsewhere = shard_cmd
@@ -344,26 +435,43 @@ impl Session {
                     .and_then(|s| local_owner(&g.snap, s))
                     .and_then(|i| g.backends.get(usize::from(i)))
                     .is_some_and(|b| b.addr() != relay.addr);
+            if elsewhere && idle {
+                // An idle relay to the wrong backend: a new one is opened.
+                self.close_relay();
+                return None;
+            }
             if elsewhere {
                 self.error(
                     "ERR proxy: the shard channels of one connection must all be on one backend",
                 );
             } else {
+                if let Some(r) = self.relay.as_mut() {
+                    r.idle = false;
+                }
                 self.relay_write(&req.frame).await;
             }
             return Some(Disposition::Keep);
         }
+        if idle {
+            self.relay_follow_hello(kind, req).await;
+            return None;
+        }
         self.relay_barrier().await;
-        let Some(relay) = self.relay.as_ref() else {
+        let Some(relay) = self.relay.as_mut() else {
             return None;
         };
-        let active = relay.shared.subs.get() > 0 || relay.shared.shard_subs.get() > 0;
+        let active = relay.subscribed();
         if !active || relay.shared.dead.get() {
-            self.close_relay();
+            // why: kept, idle, rather than closed: the backend's id of this connection is
+            // what CLIENT TRACKING REDIRECT of other clients points at, as the client's own
+            // id would stay the same on Redis.
+            relay.idle = true;
+            self.relay_follow_hello(kind, req).await;
             return None;
         }
         if self.resp3 {
             // why: a RESP3 client may run any command while subscribed.
+            self.relay_follow_hello(kind, req).await;
             return None;
         }
         // RESP2: the backend answers with Redis' own refusal.

@@ -2,6 +2,8 @@
 //! here on real redis-servers behind one proxy with two local backends: relay connections
 //! (Pub/Sub, MONITOR, SYNC), INFO merged with the proxy's section, PING and scripts on the
 //! backend (BUSY), node-wide fan-out (SAVE, CLIENT PAUSE), protocol errors in Redis' words.
+// why: a test: a missing reply is a failed test.
+#![allow(clippy::panic)]
 mod support;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -272,4 +274,83 @@ fn protocol_errors_client_reply_and_client_info_as_redis() {
         c.read().unwrap(),
         Value::err("ERR Protocol error: unbalanced quotes in request")
     );
+}
+
+#[test]
+fn tracking_runs_on_a_relay_and_redirect_names_proxy_clients() {
+    let r = redis();
+    let p = proxy();
+    setcluster(&p, &format!("v2 1 NOFLAG db {} 1 0-16383", r.addr()));
+    let mut writer = Client::connect(p.port);
+    // RESP3: invalidations arrive as pushes on the tracking client's own connection.
+    let mut t3 = Client::connect(p.port);
+    assert!(matches!(t3.cmd(&["HELLO", "3"]), Value::Map(_)));
+    assert_eq!(t3.cmd(&["CLIENT", "TRACKING", "ON"]), Value::ok());
+    assert_eq!(t3.cmd(&["CLIENT", "GETREDIR"]), Value::Int(0));
+    assert_eq!(t3.cmd(&["GET", "k"]), Value::Nil);
+    assert_eq!(writer.cmd(&["SET", "k", "1"]), Value::ok());
+    assert_eq!(
+        t3.read().unwrap(),
+        Value::Array(vec![Value::bulk("invalidate"), arr(&["k"])])
+    );
+    // RESP2: REDIRECT to another proxy client subscribed to __redis__:invalidate.
+    let mut sink = Client::connect(p.port);
+    let Value::Int(sink_id) = sink.cmd(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID")
+    };
+    assert_eq!(
+        sink.cmd(&["SUBSCRIBE", "__redis__:invalidate"]),
+        Value::Array(vec![
+            Value::bulk("subscribe"),
+            Value::bulk("__redis__:invalidate"),
+            Value::Int(1)
+        ])
+    );
+    let mut t2 = Client::connect(p.port);
+    assert_eq!(
+        t2.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", "999999"]),
+        Value::err("ERR The client ID you want redirect to does not exist")
+    );
+    let id = sink_id.to_string();
+    assert_eq!(
+        t2.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", &id]),
+        Value::ok()
+    );
+    assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(sink_id));
+    assert_eq!(t2.cmd(&["GET", "k2"]), Value::Nil);
+    // The proxy's answers wait for the tracking connection's replies: order is kept.
+    let mut pipe = Client::encode(&["SET", "k3", "v"]);
+    pipe.extend(Client::encode(&["CLIENT", "GETNAME"]));
+    pipe.extend(Client::encode(&["GET", "k3"]));
+    t2.send_raw(&pipe).unwrap();
+    assert_eq!(t2.read().unwrap(), Value::ok());
+    assert_eq!(t2.read().unwrap(), Value::Nil);
+    assert_eq!(t2.read().unwrap(), Value::bulk("v"));
+    assert_eq!(writer.cmd(&["SET", "k2", "1"]), Value::ok());
+    assert_eq!(
+        sink.read().unwrap(),
+        Value::Array(vec![
+            Value::bulk("message"),
+            Value::bulk("__redis__:invalidate"),
+            arr(&["k2"])
+        ])
+    );
+    assert_eq!(t2.cmd(&["CLIENT", "TRACKING", "OFF"]), Value::ok());
+    assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(-1));
+    // Two local backends: refused (a read and its invalidation could be on two backends).
+    let (r1, r2) = (redis(), redis());
+    let p2 = proxy();
+    setcluster(
+        &p2,
+        &format!(
+            "v2 1 NOFLAG db {} 1 0-8191 {} 1 8192-16383",
+            r1.addr(),
+            r2.addr()
+        ),
+    );
+    let mut c = Client::connect(p2.port);
+    assert!(c
+        .cmd(&["CLIENT", "TRACKING", "ON"])
+        .text()
+        .contains("one local backend"));
 }

@@ -457,9 +457,7 @@ impl Session {
             return None;
         }
         self.relay_barrier().await;
-        let Some(relay) = self.relay.as_mut() else {
-            return None;
-        };
+        let relay = self.relay.as_mut()?;
         let active = relay.subscribed();
         if !active || relay.shared.dead.get() {
             // why: kept, idle, rather than closed: the backend's id of this connection is

@@ -351,7 +351,7 @@ mod tests {
 
     #[test]
     fn command_filter() {
-        let r = b"*3\r\n*2\r\n$3\r\nget\r\n:2\r\n*2\r\n$4\r\nsync\r\n:2\r\n*-1\r\n";
+        let r = b"*3\r\n*2\r\n$3\r\nget\r\n:2\r\n*2\r\n$3\r\nacl\r\n:2\r\n*-1\r\n";
         assert_eq!(
             &filter_command_reply(r)[..],
             b"*2\r\n*2\r\n$3\r\nget\r\n:2\r\n*-1\r\n"

@@ -128,6 +128,31 @@ fn pubsub_runs_on_a_relay_and_ends_with_the_last_subscription() {
     assert_eq!(r3.cmd(&["GET", "a"]), Value::bulk("1"));
     assert_eq!(other.cmd(&["PUBLISH", "news", "four"]), Value::Int(1));
     assert_eq!(r3.read().unwrap(), arr(&["message", "news", "four"]));
+    // Keyspace notifications come from whichever backend holds the key: a channel or
+    // pattern subscription listens on every local backend ("a" is on the second).
+    assert_eq!(
+        other.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KA"]),
+        Value::ok()
+    );
+    let mut ks = Client::connect(t.p.port);
+    assert_eq!(
+        ks.cmd(&["PSUBSCRIBE", "__keyspace@0__:*"]),
+        Value::Array(vec![
+            Value::bulk("psubscribe"),
+            Value::bulk("__keyspace@0__:*"),
+            Value::Int(1)
+        ])
+    );
+    assert_eq!(other.cmd(&["SET", "a", "2"]), Value::ok());
+    assert_eq!(
+        ks.read().unwrap(),
+        arr(&["pmessage", "__keyspace@0__:*", "__keyspace@0__:a", "set"])
+    );
+    assert_eq!(other.cmd(&["SET", "b", "2"]), Value::ok());
+    assert_eq!(
+        ks.read().unwrap(),
+        arr(&["pmessage", "__keyspace@0__:*", "__keyspace@0__:b", "set"])
+    );
     // RESET leaves the relay.
     assert_eq!(r3.cmd(&["RESET"]), Value::Simple("RESET".into()));
     let start = Instant::now();

@@ -49,6 +49,10 @@ pub enum Mode {
     /// `CLIENT TRACKING ON` ([`super::tracking`]): the session's keyed commands run here, so
     /// the backend tracks what this client read; until tracking is turned off.
     Track,
+    /// A listener on another local backend beside a Pub/Sub relay: it gets the same
+    /// channel and pattern subscriptions and passes on only their messages (keyspace
+    /// notifications of keys that live there); confirmations come from the main relay.
+    Listen,
 }
 
 /// State shared by the session and the pump task.
@@ -83,11 +87,16 @@ pub struct Relay {
     /// Pub/Sub relay with no subscription left: the session's commands are dispatched as
     /// usual; kept for its next SUBSCRIBE.
     pub(super) idle: bool,
+    /// Listeners on the other local backends (channel and pattern subscriptions).
+    listeners: Vec<(WriteHalf, Rc<Shared>)>,
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
         self.shared.stop.notify();
+        for (_, l) in &self.listeners {
+            l.stop.notify();
+        }
         if let Some((id, ctl)) = self.registered.take() {
             if let Ok(mut m) = ctl.relay_ids.lock() {
                 m.remove(&id);
@@ -138,6 +147,14 @@ fn is_pubsub_cmd(name: &[u8]) -> bool {
         .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
+/// SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE: node-wide subscriptions.
+fn is_channel_cmd(name: &[u8]) -> bool {
+    const NAMES: [&str; 4] = ["subscribe", "psubscribe", "unsubscribe", "punsubscribe"];
+    NAMES
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
 /// Updates the subscription counts from a confirmation frame (`*3`/`>3`: kind, name, count).
 fn track(shared: &Shared, frame: &[u8]) {
     if !matches!(frame.first(), Some(b'*' | b'>')) {
@@ -173,6 +190,18 @@ fn track(shared: &Shared, frame: &[u8]) {
     }
 }
 
+/// A channel or pattern message (`message`/`pmessage`), RESP2 or RESP3.
+fn is_message(frame: &[u8]) -> bool {
+    let Some(rest) = frame.get(1..) else {
+        return false;
+    };
+    let Some(nl) = memchr::memchr(b'\n', rest) else {
+        return false;
+    };
+    let first = rest.get(nl + 1..).unwrap_or_default();
+    first.starts_with(b"$7\r\nmessage\r\n") || first.starts_with(b"$8\r\npmessage\r\n")
+}
+
 /// Copies what the backend sends into the session's queue until stopped or disconnected.
 async fn pump(
     shared: Rc<Shared>,
@@ -197,7 +226,9 @@ async fn pump(
                     slot.fill(Bytes::new());
                 }
                 // why: the backend closed (QUIT, or it went away): so does the client.
-                queue.push(Pending::Close);
+                if mode != Mode::Listen {
+                    queue.push(Pending::Close);
+                }
                 return;
             }
         }
@@ -236,6 +267,9 @@ async fn pump(
                         if let Some((_, slot)) = shared.barrier.borrow_mut().take() {
                             slot.fill(Bytes::new());
                         }
+                        continue;
+                    }
+                    if mode == Mode::Listen && !is_message(&frame) {
                         continue;
                     }
                     track(&shared, &frame);
@@ -299,8 +333,51 @@ impl Session {
             registered: register.then_some((pid, ctl)),
             redirect: 0,
             idle: false,
+            listeners: Vec::new(),
         });
         true
+    }
+
+    /// Opens listeners on every other local backend for a channel/pattern relay to `addr`.
+    async fn open_listeners(&mut self, addr: &str) {
+        let view = self.shard.view();
+        let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
+        for g in view.backends.iter().filter(|g| g.addr() != addr) {
+            let Ok(stream) = TcpStream::connect_timeout(g.addr(), timeout).await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let (r, mut w) = split(stream);
+            let shared = Rc::new(Shared::default());
+            if self.resp3 {
+                if w.write_all(HELLO3).await.is_err() {
+                    continue;
+                }
+                shared.skip.set(1);
+            }
+            glommio::spawn_local(pump(
+                shared.clone(),
+                self.queue.clone(),
+                r,
+                Mode::Listen,
+                None,
+            ))
+            .detach();
+            if let Some(relay) = self.relay.as_mut() {
+                relay.listeners.push((w, shared));
+            }
+        }
+    }
+
+    /// Writes a channel/pattern (un)subscription to the listeners too.
+    async fn listeners_write(&mut self, bytes: &[u8]) {
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        for (w, _) in relay.listeners.iter_mut() {
+            let _ = w.write_all(bytes).await;
+            let _ = w.flush().await;
+        }
     }
 
     /// Writes a request to the relay socket; its replies come through the pump.
@@ -351,7 +428,11 @@ impl Session {
             crate::resp::compose::bulk(&mut hello, b"HELLO");
             crate::resp::compose::bulk(&mut hello, v);
             r.skip_replies(1);
+            for (_, l) in &r.listeners {
+                l.skip.set(l.skip.get().saturating_add(1));
+            }
             self.relay_write(&hello).await;
+            self.listeners_write(&hello).await;
         }
     }
 
@@ -391,8 +472,15 @@ impl Session {
             // Channels and patterns: every PUBLISH of this proxy goes to its first backend.
             (first.clone(), Mode::PubSub)
         };
+        let channels = mode == Mode::PubSub && is_channel_cmd(name);
         if self.open_relay(group.addr(), mode).await {
+            if channels {
+                self.open_listeners(group.addr()).await;
+            }
             self.relay_write(&req.frame).await;
+            if channels {
+                self.listeners_write(&req.frame).await;
+            }
         }
     }
 
@@ -448,7 +536,16 @@ impl Session {
                 if let Some(r) = self.relay.as_mut() {
                     r.idle = false;
                 }
+                let channels = is_channel_cmd(name);
+                let addr = self.relay.as_ref().map(|r| r.addr.clone());
+                let no_listeners = self.relay.as_ref().is_some_and(|r| r.listeners.is_empty());
+                if let (true, true, Some(addr)) = (channels, no_listeners, addr) {
+                    self.open_listeners(&addr).await;
+                }
                 self.relay_write(&req.frame).await;
+                if channels {
+                    self.listeners_write(&req.frame).await;
+                }
             }
             return Some(Disposition::Keep);
         }

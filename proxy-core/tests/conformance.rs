@@ -174,6 +174,12 @@ fn monitor_and_sync_are_relayed_and_info_merges_the_backends() {
         assert!(seen.len() < 50, "{seen:?}");
         seen.push(mon.read().unwrap().text());
     }
+    // A key on the second backend is monitored too (one node's MONITOR sees its keyspace).
+    assert_eq!(c.cmd(&["SET", "a", "second"]), Value::ok());
+    while !seen.iter().any(|l: &String| l.contains("\"second\"")) {
+        assert!(seen.len() < 100, "{seen:?}");
+        seen.push(mon.read().unwrap().text());
+    }
     assert_eq!(mon.cmd(&["RESET"]), Value::Simple("RESET".into()));
     assert_eq!(mon.cmd(&["GET", "b"]), Value::bulk("monitored"));
 

@@ -92,6 +92,8 @@ struct Queue {
     items: RefCell<VecDeque<Pending>>,
     wake_writer: Notify,
     space: Notify,
+    /// Like `space`, for a relay's pump task (a second waiter needs its own wake-up).
+    relay_space: Notify,
     closed: Cell<bool>,
 }
 
@@ -275,6 +277,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
             };
             let Some(p) = next else { break };
             queue.space.notify();
+            queue.relay_space.notify();
             let mut emit = |b: Bytes| {
                 if gate.pass(&b) {
                     out.push(b)
@@ -356,5 +359,6 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
     let _ = ok;
     queue.closed.set(true);
     queue.space.notify();
+    queue.relay_space.notify();
     let _ = w.close().await;
 }

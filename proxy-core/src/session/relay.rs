@@ -53,6 +53,8 @@ pub enum Mode {
     /// channel and pattern subscriptions and passes on only their messages (keyspace
     /// notifications of keys that live there); confirmations come from the main relay.
     Listen,
+    /// A listener beside a MONITOR relay: every line the other backend logs.
+    MonitorListen,
 }
 
 /// State shared by the session and the pump task.
@@ -212,6 +214,14 @@ async fn pump(
 ) {
     let mut buf = ReadBuf::new(READ_CHUNK);
     loop {
+        // why: back-pressure: a client that does not read its messages stops the pump, so
+        // the backend's own output limit for Pub/Sub clients applies, not proxy memory.
+        while queue.items.borrow().len() >= super::MAX_PENDING {
+            if queue.closed.get() {
+                return;
+            }
+            queue.relay_space.notified().await;
+        }
         let read = futures_lite::future::or(async { Some(buf.read_from(&mut r).await) }, async {
             shared.stop.notified().await;
             None
@@ -226,7 +236,7 @@ async fn pump(
                     slot.fill(Bytes::new());
                 }
                 // why: the backend closed (QUIT, or it went away): so does the client.
-                if mode != Mode::Listen {
+                if !matches!(mode, Mode::Listen | Mode::MonitorListen) {
                     queue.push(Pending::Close);
                 }
                 return;
@@ -339,7 +349,7 @@ impl Session {
     }
 
     /// Opens listeners on every other local backend for a channel/pattern relay to `addr`.
-    async fn open_listeners(&mut self, addr: &str) {
+    async fn open_listeners(&mut self, addr: &str, mode: Mode) {
         let view = self.shard.view();
         let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
         for g in view.backends.iter().filter(|g| g.addr() != addr) {
@@ -355,14 +365,14 @@ impl Session {
                 }
                 shared.skip.set(1);
             }
-            glommio::spawn_local(pump(
-                shared.clone(),
-                self.queue.clone(),
-                r,
-                Mode::Listen,
-                None,
-            ))
-            .detach();
+            if mode == Mode::MonitorListen {
+                // why: its `+OK` is not the client's; the main relay's is.
+                if w.write_all(b"*1\r\n$7\r\nMONITOR\r\n").await.is_err() {
+                    continue;
+                }
+                shared.skip.set(shared.skip.get() + 1);
+            }
+            glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode, None)).detach();
             if let Some(relay) = self.relay.as_mut() {
                 relay.listeners.push((w, shared));
             }
@@ -475,7 +485,10 @@ impl Session {
         let channels = mode == Mode::PubSub && is_channel_cmd(name);
         if self.open_relay(group.addr(), mode).await {
             if channels {
-                self.open_listeners(group.addr()).await;
+                self.open_listeners(group.addr(), Mode::Listen).await;
+            } else if mode == Mode::Monitor {
+                // why: one node's MONITOR shows the commands of all its keyspace.
+                self.open_listeners(group.addr(), Mode::MonitorListen).await;
             }
             self.relay_write(&req.frame).await;
             if channels {
@@ -540,7 +553,7 @@ impl Session {
                 let addr = self.relay.as_ref().map(|r| r.addr.clone());
                 let no_listeners = self.relay.as_ref().is_some_and(|r| r.listeners.is_empty());
                 if let (true, true, Some(addr)) = (channels, no_listeners, addr) {
-                    self.open_listeners(&addr).await;
+                    self.open_listeners(&addr, Mode::Listen).await;
                 }
                 self.relay_write(&req.frame).await;
                 if channels {

@@ -176,23 +176,12 @@ fn total(ctl: &Control, f: impl Fn(&CoreStats) -> u64) -> u64 {
 }
 
 /// The `# Proxy` section of INFO: the metrics' counters summed over cores, `proxy_`-prefixed.
-pub fn info_section(ctl: &Control) -> String {
+pub fn info_fields(ctl: &Control) -> String {
     use std::fmt::Write;
-    let mut s = String::from("# Proxy\r\n");
+    let mut s = String::new();
     let (keys, ranges) = migration().read();
     let lat_count = total(ctl, |c| c.backend_latency.iter().map(read).sum());
     let fields = [
-        ("proxy_threads", ctl.stats.len() as u64),
-        (
-            "proxy_connections_open",
-            total(ctl, |c| read(&c.connections_open)),
-        ),
-        (
-            "proxy_connections_total",
-            total(ctl, |c| read(&c.connections_total)),
-        ),
-        ("proxy_commands", total(ctl, |c| read(&c.commands))),
-        ("proxy_blocked_clients", total(ctl, |c| read(&c.blocked))),
         (
             "proxy_client_pauses",
             total(ctl, |c| read(&c.client_pauses)),

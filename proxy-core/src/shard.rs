@@ -51,6 +51,11 @@ pub struct Control {
     pub slowlog: crate::slowlog::SlowLog,
     /// Running migration tasks, key locks and counters.
     pub migrations: crate::migration::registry::Registry,
+    /// Proxy client id -> (backend address, the backend's client id) of sessions holding a
+    /// relay connection (`session::relay`), so `CLIENT TRACKING ... REDIRECT <id>` can name
+    /// the backend connection that receives the invalidations. Touched only when a relay
+    /// opens or closes and on CLIENT TRACKING, never on the request path.
+    pub relay_ids: Mutex<std::collections::HashMap<u64, (String, i64)>>,
 }
 
 impl Control {
@@ -64,6 +69,7 @@ impl Control {
             stats: (0..cores).map(|_| CoreStats::default()).collect(),
             slowlog: crate::slowlog::SlowLog::default(),
             migrations: crate::migration::registry::Registry::default(),
+            relay_ids: Mutex::new(std::collections::HashMap::new()),
         })
     }
 }

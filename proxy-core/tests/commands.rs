@@ -79,10 +79,11 @@ fn connection_and_admin_commands() {
         .text()
         .starts_with("ERR Unknown option"));
     assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Value::ok());
-    assert_eq!(
-        c.cmd(&["CONFIG", "NOPE"]),
-        Value::err("invalid config sub-command")
-    );
+    // Redis' own answer to an unknown sub-command.
+    assert!(c
+        .cmd(&["CONFIG", "NOPE"])
+        .text()
+        .starts_with("ERR unknown subcommand 'NOPE'"));
 
     let Value::Array(cmds) = c.cmd(&["COMMAND"]) else {
         panic!()
@@ -101,13 +102,14 @@ fn connection_and_admin_commands() {
     };
     assert_eq!(list.len(), names.len());
     assert!(list.contains(&Value::bulk("blpop")));
-    assert!(!list.contains(&Value::bulk("subscribe")));
+    assert!(list.contains(&Value::bulk("subscribe")));
+    assert!(!list.contains(&Value::bulk("shutdown")));
     assert_eq!(
         c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
         Value::Array(vec![Value::bulk("a"), Value::bulk("b")])
     );
     assert!(
-        !names.iter().any(|n| n == "subscribe" || n == "publish"),
+        !names.iter().any(|n| n == "shutdown" || n == "acl"),
         "{names:?}"
     );
 }

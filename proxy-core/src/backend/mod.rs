@@ -19,6 +19,12 @@ pub struct BackendGroup {
     conns: Vec<Rc<BackendConn>>,
     /// RESP3 connections. why: lazily, so RESP2-only deployments open no extra connections.
     conns3: RefCell<Vec<Rc<BackendConn>>>,
+    /// One connected, never used dedicated connection per protocol (index 0: RESP2, 1:
+    /// RESP3), handed out by [`BackendGroup::dedicated`] and replaced at once. why: a
+    /// blocking command or a transaction then starts on an open socket, so it reaches Redis
+    /// before a command another client sends right after it over a shared connection, as it
+    /// would on a direct connection; a connect per command would let the later one overtake.
+    spare: RefCell<[Option<Rc<BackendConn>>; 2]>,
 }
 
 impl BackendGroup {
@@ -34,6 +40,7 @@ impl BackendGroup {
             size,
             conns,
             conns3: RefCell::new(Vec::new()),
+            spare: RefCell::new([None, None]),
         })
     }
 
@@ -67,7 +74,24 @@ impl BackendGroup {
             resp3,
             dedicated: true,
         };
-        BackendConn::start(self.addr.clone(), self.timeout, opts)
+        let fresh = BackendConn::start(self.addr.clone(), self.timeout, opts);
+        let mut spare = self.spare.borrow_mut();
+        let Some(slot) = spare.get_mut(usize::from(resp3)) else {
+            return fresh;
+        };
+        match slot.replace(fresh.clone()) {
+            // why: a spare that broke (backend restarted) is dropped, not handed out.
+            Some(s) if !s.is_closed() => s,
+            Some(s) => {
+                s.close();
+                slot.replace(BackendConn::start(self.addr.clone(), self.timeout, opts));
+                fresh
+            }
+            None => {
+                slot.replace(BackendConn::start(self.addr.clone(), self.timeout, opts));
+                fresh
+            }
+        }
     }
 
     /// Every shared connection opened so far (RESP2 and RESP3), for a drain barrier.
@@ -83,6 +107,11 @@ impl BackendGroup {
     pub fn close(&self) {
         for c in self.conns.iter().chain(self.conns3.borrow().iter()) {
             c.close();
+        }
+        for s in self.spare.borrow_mut().iter_mut() {
+            if let Some(c) = s.take() {
+                c.close();
+            }
         }
     }
 }

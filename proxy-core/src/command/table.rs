@@ -52,6 +52,9 @@ pub enum ProxyCmd {
     Client,
     /// `RESET`
     Reset,
+    /// Commands that make the backend speak unasked (SUBSCRIBE family, MONITOR, SYNC):
+    /// served on a relay connection of the session's own.
+    Relay,
     /// Node-level keyless commands answered for this proxy's local backends together
     /// (DBSIZE, KEYS, SCAN, FLUSHALL, SCRIPT, FUNCTION, ...).
     Node,
@@ -107,8 +110,6 @@ const K_NUM2_DEST: Kind = Kind::Data(Keys::NumKeys { at: 2, also: 1 });
 
 const KEYLESS: Kind =
     Kind::Refused("command has no key to route by; not supported by the proxy yet");
-const STATEFUL: Kind =
-    Kind::Refused("command keeps connection state; not supported by the proxy yet");
 /// BLPOP, BRPOP, BZPOPMIN, BZPOPMAX: keys then a timeout.
 const B_KEYS_TIMEOUT: Kind = Kind::Blocking(Keys::Range {
     first: 1,
@@ -211,16 +212,19 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"xread" | b"xreadgroup" => Kind::Data(Keys::Streams),
 
         b"keys" | b"scan" | b"dbsize" | b"randomkey" | b"flushall" | b"flushdb" | b"time"
-        | b"lastsave" | b"script" | b"function" | b"debug" => Kind::Proxy(ProxyCmd::Node),
-        b"publish" | b"spublish" | b"pubsub" | b"lolwut" | b"wait" | b"waitaof" => KEYLESS,
+        | b"lastsave" | b"script" | b"function" | b"debug" | b"save" | b"bgsave"
+        | b"bgrewriteaof" | b"latency" | b"lolwut" | b"pfselftest" => Kind::Proxy(ProxyCmd::Node),
+        b"pfdebug" => K2,
+        b"publish" | b"pubsub" => Kind::Proxy(ProxyCmd::Node),
+        b"spublish" => K1,
+        b"wait" | b"waitaof" => KEYLESS,
         b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe"
-        | b"sunsubscribe" | b"monitor" => STATEFUL,
+        | b"sunsubscribe" | b"monitor" | b"sync" | b"psync" => Kind::Proxy(ProxyCmd::Relay),
         b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => B_KEYS_TIMEOUT,
         b"brpoplpush" | b"blmove" => B_TWO,
         b"blmpop" | b"bzmpop" => B_NUM2,
-        b"shutdown" | b"save" | b"bgsave" | b"bgrewriteaof" | b"swapdb" | b"move" | b"migrate"
-        | b"acl" | b"module" | b"failover" | b"latency" | b"sync" | b"psync" | b"replicaof"
-        | b"slaveof" | b"replconf" | b"role" => ADMIN,
+        b"shutdown" | b"swapdb" | b"move" | b"migrate" | b"acl" | b"module" | b"failover"
+        | b"replicaof" | b"slaveof" | b"replconf" | b"role" => ADMIN,
         _ => return None,
     })
 }
@@ -235,7 +239,7 @@ mod tests {
         assert_eq!(lookup(b"PING"), Some(Kind::Proxy(ProxyCmd::Ping)));
         assert_eq!(lookup(b"keys"), Some(Kind::Proxy(ProxyCmd::Node)));
         assert_eq!(lookup(b"wait"), Some(KEYLESS));
-        assert_eq!(lookup(b"subscribe"), Some(STATEFUL));
+        assert_eq!(lookup(b"subscribe"), Some(Kind::Proxy(ProxyCmd::Relay)));
         assert_eq!(lookup(b"blpop"), Some(B_KEYS_TIMEOUT));
         assert_eq!(lookup(b"nosuchcommand"), None);
         assert_eq!(lookup(&[b'a'; 100]), None);

@@ -100,7 +100,8 @@ fn parse_multibulk(buf: &[u8], lim: &Limits) -> Result<Option<Parsed>, ProtocolE
         return Ok(None);
     };
     if n > 0 && n as u64 > lim.max_array_len {
-        return Err(ProtocolError::TooBig("multibulk"));
+        // why: Redis' words for a length out of range.
+        return Err(ProtocolError::BadLength("multibulk"));
     }
     let mut args = ArgRanges::new();
     for _ in 0..n.max(0) {
@@ -121,7 +122,7 @@ fn parse_multibulk(buf: &[u8], lim: &Limits) -> Result<Option<Parsed>, ProtocolE
             return Err(ProtocolError::BadLength("bulk"));
         }
         if len as u64 > lim.max_bulk_len {
-            return Err(ProtocolError::TooBig("bulk"));
+            return Err(ProtocolError::BadLength("bulk"));
         }
         let end = start + len as usize;
         if buf.len() < end + 2 {
@@ -166,6 +167,10 @@ fn parse_inline(buf: &[u8], lim: &Limits) -> Result<Option<Parsed>, ProtocolErro
                 let close = memchr::memchr(q, rest).ok_or(ProtocolError::UnbalancedQuotes)?;
                 args.push((i + 1, i + 1 + close));
                 i += close + 2;
+                // why: Redis requires a space after a closing quote (`"a"b` is unbalanced).
+                if line.get(i).is_some_and(|b| !matches!(b, b' ' | b'\t')) {
+                    return Err(ProtocolError::UnbalancedQuotes);
+                }
             }
             Some(_) => {
                 let start = i;
@@ -230,11 +235,11 @@ mod tests {
         let lim = Limits::REQUEST;
         assert_eq!(
             parse(b"*1000000000\r\n", &lim),
-            Err(ProtocolError::TooBig("multibulk"))
+            Err(ProtocolError::BadLength("multibulk"))
         );
         assert_eq!(
             parse(b"*1\r\n$1099511627776\r\n", &lim),
-            Err(ProtocolError::TooBig("bulk"))
+            Err(ProtocolError::BadLength("bulk"))
         );
         assert!(parse(b"*1\r\n$-5\r\n", &lim).is_err());
         assert!(parse(b"*1\r\n+OK\r\n", &lim).is_err());

@@ -5,17 +5,12 @@ use super::{Pending, Session};
 use crate::cluster_reply::{self, node_id};
 use crate::command::{lookup, Kind, ProxyCmd};
 use crate::errors::{fixed, Disposition};
-use crate::metrics;
 use crate::resp::request::Request;
 use crate::resp::{compose, reply, Limits};
 use crate::slot::key_slot;
 use crate::sync::ReplySlot;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
-
-/// Version reported by INFO. why: the original's version, so tooling that checks it keeps
-/// working; our own version is reported beside it.
-const COMPAT_VERSION: &str = "0.6.2";
 
 fn bulk(data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(data.len() + 16);
@@ -30,9 +25,15 @@ fn eq(a: Option<&[u8]>, b: &str) -> bool {
 impl Session {
     pub(super) async fn admin(&mut self, cmd: ProxyCmd, req: &Request) -> Disposition {
         match cmd {
-            ProxyCmd::Ping => match req.arg(1) {
-                None => self.reply_static(fixed::PONG),
-                Some(msg) => self.reply(bulk(msg)),
+            // why: a backend's PING reply tells the client what Redis' would (BUSY while a
+            // script runs, LOADING); without a backend the proxy answers for itself.
+            ProxyCmd::Ping if !self.shard.view().backends.is_empty() => {
+                self.send_to_any(req.wire_bytes()).await
+            }
+            ProxyCmd::Ping => match (req.arg(1), req.arg(2)) {
+                (None, _) => self.reply_static(fixed::PONG),
+                (Some(msg), None) => self.reply(bulk(msg)),
+                _ => self.error("ERR wrong number of arguments for 'ping' command"),
             },
             ProxyCmd::Echo => match req.arg(1) {
                 None => self.reply_static(fixed::MISSING_MESSAGE),
@@ -56,17 +57,29 @@ impl Session {
             ProxyCmd::Discard => self.error("ERR DISCARD without MULTI"),
             ProxyCmd::Watch => self.watch_cmd(req).await,
             ProxyCmd::Unwatch => self.unwatch(req).await,
+            // why: pausing is node-wide: every local backend pauses, as one node would.
+            ProxyCmd::Client
+                if (eq(req.arg(1), "pause") || eq(req.arg(1), "unpause"))
+                    && !self.shard.view().backends.is_empty() =>
+            {
+                self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
+                    .await
+            }
+            ProxyCmd::Client if eq(req.arg(1), "tracking") => self.client_tracking(req).await,
+            ProxyCmd::Client if eq(req.arg(1), "getredir") => self.client_getredir(),
+            // Outside tracking, the backend's answer for an untracked connection.
+            ProxyCmd::Client
+                if (eq(req.arg(1), "caching") || eq(req.arg(1), "trackinginfo"))
+                    && !self.shard.view().backends.is_empty() =>
+            {
+                self.send_to_any(req.wire_bytes()).await
+            }
             ProxyCmd::Client => self.client(req),
             ProxyCmd::Reset => self.reset().await,
             ProxyCmd::Node => self.node(req).await,
+            ProxyCmd::Relay => self.relay_start(req).await,
             ProxyCmd::Cluster => self.cluster(req),
-            ProxyCmd::Info
-                if eq(req.arg(1), "keyspace") && !self.shard.view().backends.is_empty() =>
-            {
-                self.fan_out(req.wire_bytes(), super::merge::MergeKind::Keyspace)
-                    .await
-            }
-            ProxyCmd::Info => self.reply(bulk(self.info_text().as_bytes())),
+            ProxyCmd::Info => self.info(req).await,
             ProxyCmd::Config => self.config(req).await,
             ProxyCmd::Command => self.command(req),
             // why: GETEPOCH stays open: the broker probes epochs (recovery, auto-scaling) without
@@ -143,44 +156,6 @@ impl Session {
         } else {
             self.reply_static(fixed::UNSUPPORTED_SUB);
         }
-    }
-
-    fn info_text(&self) -> String {
-        let ctl = &self.shard.control;
-        let view = self.shard.view();
-        let mut s = format!(
-            "# Server\r\nversion:{COMPAT_VERSION}\r\nundermoon_rs_version:{}\r\nthread_number:{}\r\n\
-             cluster_name:{}\r\nepoch:{}\r\n\r\n# Stats\r\n",
-            env!("CARGO_PKG_VERSION"),
-            ctl.stats.len(),
-            view.snap.name,
-            view.snap.epoch,
-        );
-        let (mut open, mut total, mut cmds, mut blocked) = (0, 0, 0, 0);
-        let mut per_core = String::new();
-        for (i, c) in ctl.stats.iter().enumerate() {
-            let (o, t, n) = (
-                metrics::read(&c.connections_open),
-                metrics::read(&c.connections_total),
-                metrics::read(&c.commands),
-            );
-            blocked += metrics::read(&c.blocked);
-            open += o;
-            total += t;
-            cmds += n;
-            per_core.push_str(&format!(
-                "core{i}_connected_clients:{o}\r\ncore{i}_total_connections_received:{t}\r\n\
-                 core{i}_total_commands_processed:{n}\r\n"
-            ));
-        }
-        s.push_str(&format!(
-            "connected_clients:{open}\r\nblocked_clients:{blocked}\r\ntotal_connections_received:{total}\r\n\
-             total_commands_processed:{cmds}\r\n"
-        ));
-        s.push_str(&per_core);
-        s.push_str("\r\n");
-        s.push_str(&metrics::info_section(ctl));
-        s
     }
 
     /// `CONFIG GET|SET` of a proxy field (the spec's underscore names) is answered here; any
@@ -262,6 +237,9 @@ impl Session {
         } else if eq(sub, "resetstat") && !self.shard.view().backends.is_empty() {
             self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
                 .await
+        } else if !self.shard.view().backends.is_empty() {
+            // why: REWRITE, HELP and unknown sub-commands get Redis' own answer.
+            self.send_to_any(req.wire_bytes()).await
         } else {
             self.error("invalid config sub-command");
         }
@@ -377,7 +355,7 @@ mod tests {
 
     #[test]
     fn command_filter() {
-        let r = b"*3\r\n*2\r\n$3\r\nget\r\n:2\r\n*2\r\n$4\r\nsync\r\n:2\r\n*-1\r\n";
+        let r = b"*3\r\n*2\r\n$3\r\nget\r\n:2\r\n*2\r\n$3\r\nacl\r\n:2\r\n*-1\r\n";
         assert_eq!(
             &filter_command_reply(r)[..],
             b"*2\r\n*2\r\n$3\r\nget\r\n:2\r\n*-1\r\n"

@@ -32,9 +32,10 @@ fn queued_bytes(q: &Queue) -> usize {
         .borrow()
         .iter()
         .map(|p| match p {
-            Pending::Ready(b) => b.len(),
+            Pending::Ready(b) | Pending::Push(b) => b.len(),
             Pending::Wait(s) | Pending::Transform(s, _) => s.held_len(),
             Pending::Merge(m) => m.parts.iter().map(|s| s.held_len()).sum(),
+            Pending::Combine(parts, _) => parts.iter().map(|s| s.held_len()).sum(),
             _ => 0,
         })
         .sum()

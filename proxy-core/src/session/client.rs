@@ -168,17 +168,38 @@ impl Session {
             self.reply(Bytes::from(out));
         } else if eq(sub, "info") {
             let name = self.name.as_deref().unwrap_or_default();
+            // why: Redis' field order and names, so tools parsing it work; the buffer and
+            // memory fields are the proxy's view (this request's size), the rest as Redis.
+            let age = self.peer.since.elapsed().as_secs();
             let line = format!(
-                "id={} name={} db=0 multi={} watch={} resp={}\n",
+                "id={} addr={} laddr={} fd=0 name={} age={age} idle=0 flags={} db=0 sub=0 \
+                 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
+                 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default redir=-1 \
+                 resp={} watch={}\n",
                 self.client_id(),
+                self.peer.addr,
+                self.peer.laddr,
                 String::from_utf8_lossy(name),
+                if self.multi.is_some() { "x" } else { "N" },
                 if self.multi.is_some() { 0 } else { -1 },
-                u8::from(self.watch.is_some()),
+                req.frame.len(),
                 if self.resp3 { 3 } else { 2 },
+                u8::from(self.watch.is_some()),
             );
             let mut out = Vec::with_capacity(line.len() + 16);
             compose::bulk(&mut out, line.as_bytes());
             self.reply(Bytes::from(out));
+        } else if eq(sub, "reply") && req.arg(3).is_none() {
+            let mode = match req.arg(2) {
+                Some(m) if m.eq_ignore_ascii_case(b"on") => ReplyMode::On,
+                Some(m) if m.eq_ignore_ascii_case(b"off") => ReplyMode::Off,
+                Some(m) if m.eq_ignore_ascii_case(b"skip") => ReplyMode::Skip,
+                _ => return self.error("ERR syntax error"),
+            };
+            self.queue.push(super::Pending::ReplyMode(mode));
+            if mode == ReplyMode::On {
+                self.reply_static(fixed::OK);
+            }
         } else if eq(sub, "setinfo") {
             // why: redis-py sends LIB-NAME/LIB-VER on connect; the proxy keeps no client list.
             match (req.arg(2), req.arg(3)) {
@@ -214,4 +235,89 @@ impl Session {
 /// Redis' rule for client names: printable ASCII without spaces.
 fn valid_name(n: &[u8]) -> bool {
     n.len() <= MAX_NAME && n.iter().all(|&b| b.is_ascii_graphic())
+}
+
+/// Where a session's connection comes from and since when.
+pub struct Peer {
+    /// Client address.
+    pub addr: String,
+    /// Proxy address the client connected to.
+    pub laddr: String,
+    /// Session start.
+    pub since: std::time::Instant,
+}
+
+impl Peer {
+    /// Reads the addresses of `stream`.
+    pub fn of(stream: &glommio::net::TcpStream) -> Self {
+        let show = |a: Option<std::net::SocketAddr>| {
+            a.map_or_else(|| String::from("?:0"), |a| a.to_string())
+        };
+        Self {
+            addr: show(stream.peer_addr().ok()),
+            laddr: show(stream.local_addr().ok()),
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+/// `CLIENT REPLY` modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Every reply is sent.
+    On,
+    /// No reply is sent until `ON`.
+    Off,
+    /// The next command's reply is not sent.
+    Skip,
+}
+
+/// The writer's filter for `CLIENT REPLY`. RESP3 pushes (Pub/Sub messages) always pass, as in
+/// Redis, where pushes are not replies.
+#[derive(Debug, Default)]
+pub struct ReplyGate {
+    off: bool,
+    skip: bool,
+}
+
+impl ReplyGate {
+    /// Applies a mode change, in request order.
+    pub fn set(&mut self, m: ReplyMode) {
+        match m {
+            ReplyMode::On => (self.off, self.skip) = (false, false),
+            ReplyMode::Off => self.off = true,
+            ReplyMode::Skip => self.skip = !self.off,
+        }
+    }
+
+    /// Whether `reply` is sent.
+    pub fn pass(&mut self, reply: &[u8]) -> bool {
+        if reply.first() == Some(&b'>') {
+            return true;
+        }
+        if self.skip {
+            self.skip = false;
+            return false;
+        }
+        !self.off
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_gate() {
+        let mut g = ReplyGate::default();
+        assert!(g.pass(b"+OK\r\n"));
+        g.set(ReplyMode::Skip);
+        assert!(!g.pass(b"+OK\r\n"));
+        assert!(g.pass(b"+OK\r\n"));
+        g.set(ReplyMode::Off);
+        assert!(!g.pass(b":1\r\n"));
+        assert!(g.pass(b">3\r\n"));
+        g.set(ReplyMode::On);
+        assert!(g.pass(b":1\r\n"));
+    }
 }

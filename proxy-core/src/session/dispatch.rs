@@ -53,6 +53,7 @@ fn needs_auth(kind: Option<Kind>) -> bool {
                         | ProxyCmd::Node
                         | ProxyCmd::Config
                         | ProxyCmd::Slowlog
+                        | ProxyCmd::Relay
                 )
         )
     )
@@ -68,6 +69,21 @@ enum Compression {
     Rewrite(Request),
 }
 
+/// EVAL, EVALSHA, FCALL and their `_RO` forms. why: a script may run longer than the
+/// backend timeout, and while it runs its connection is held; it runs on the session's owned
+/// connection so a shared one is neither held nor timed out.
+fn is_script(name: &[u8]) -> bool {
+    const SCRIPTS: [&[u8]; 6] = [
+        b"eval",
+        b"evalsha",
+        b"eval_ro",
+        b"evalsha_ro",
+        b"fcall",
+        b"fcall_ro",
+    ];
+    SCRIPTS.iter().any(|s| name.eq_ignore_ascii_case(s))
+}
+
 fn is_xread(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"xread") || name.eq_ignore_ascii_case(b"xreadgroup")
 }
@@ -79,6 +95,11 @@ impl Session {
         if !self.authed && needs_auth(kind) {
             self.reply_static(fixed::NEED_AUTH);
             return Disposition::Keep;
+        }
+        if self.relay.is_some() {
+            if let Some(d) = self.in_relay(kind, &req).await {
+                return d;
+            }
         }
         let ends_session = matches!(kind, Some(Kind::Proxy(ProxyCmd::Quit | ProxyCmd::Reset)));
         if self.multi.is_some() && !ends_session {
@@ -130,7 +151,13 @@ impl Session {
                     self.error("ERR internal: backend missing");
                     return Disposition::Keep;
                 };
-                if !blocking {
+                if is_script(name) && self.owned_to(group.addr()).is_some()
+                    || is_script(name) && self.watch.is_none()
+                {
+                    let conn = self.own(group).await;
+                    let slot = self.send_on(&conn, Lane::Owned, req.wire_bytes()).await;
+                    self.push_reply(slot, decode);
+                } else if !blocking {
                     self.forward_to(group, req.wire_bytes(), decode).await;
                 } else if self.watch.is_some() && self.owned_to(group.addr()).is_none() {
                     self.error("ERR a blocking command on another backend than the WATCHed keys is not supported by the proxy");
@@ -158,7 +185,13 @@ impl Session {
             }
             // `numkeys` 0 (EVAL, FCALL...): any local backend runs it, or gives Redis' error.
             Route::NoKey(KeyError::NoKeys) if !view.backends.is_empty() => {
-                self.send_to_any(req.wire_bytes()).await
+                match view.backends.first() {
+                    Some(g) if is_script(name) && self.watch.is_none() => {
+                        let conn = self.own(g).await;
+                        self.forward(&conn, Lane::Owned, req.wire_bytes()).await
+                    }
+                    _ => self.send_to_any(req.wire_bytes()).await,
+                }
             }
             other => self.reply_route_error(other, req),
         }

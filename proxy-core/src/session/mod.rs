@@ -11,13 +11,16 @@ mod admin;
 mod backpressure;
 mod client;
 mod dispatch;
+mod info;
 mod merge;
 mod migrate;
 mod multi;
 mod node;
 mod owned;
 mod redirect;
+mod relay;
 mod split;
+mod tracking;
 mod umctl;
 
 use crate::errors::{reply_for, Disposition, ProxyError};
@@ -45,6 +48,9 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// Rewrites a backend reply into the client's reply.
 pub type Rewrite = Box<dyn FnOnce(&[u8]) -> Bytes>;
 
+/// Combines several backend replies into the client's reply.
+pub type Combiner = Box<dyn FnOnce(&[&[u8]]) -> Bytes>;
+
 /// A reply the writer will send, in request order.
 pub enum Pending {
     /// Already known.
@@ -55,6 +61,13 @@ pub enum Pending {
     Transform(Rc<ReplySlot>, Rewrite),
     /// The parts of a split multi-key command, merged when all are in.
     Merge(Box<split::Merge>),
+    /// Several backend replies combined by a function once all are in (INFO).
+    Combine(Vec<Rc<ReplySlot>>, Combiner),
+    /// What a relay's backend sent (Pub/Sub messages, MONITOR lines): never silenced by
+    /// `CLIENT REPLY`, as Redis does not silence them.
+    Push(Bytes),
+    /// `CLIENT REPLY ON|OFF|SKIP` from here on.
+    ReplyMode(client::ReplyMode),
     /// A sampled request's reply was just gathered: log it if it was slow.
     Slow(Box<SlowMark>),
     /// Close the connection after everything before it is written.
@@ -76,6 +89,8 @@ struct Queue {
     items: RefCell<VecDeque<Pending>>,
     wake_writer: Notify,
     space: Notify,
+    /// Like `space`, for a relay's pump task (a second waiter needs its own wake-up).
+    relay_space: Notify,
     closed: Cell<bool>,
     bp: backpressure::State,
 }
@@ -109,6 +124,10 @@ pub struct Session {
     watch: Option<u16>,
     /// While serving `UMFORWARD n`: the `n` (hops still allowed).
     hops_left: Option<u64>,
+    /// Pub/Sub, MONITOR or SYNC connection of this session ([`relay`]).
+    relay: Option<relay::Relay>,
+    /// Client's and proxy's socket addresses and when the session started (CLIENT INFO).
+    peer: client::Peer,
 }
 
 /// Serves one client connection until it closes.
@@ -119,6 +138,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         metrics::bump(&s.connections_open, 1);
     }
     let timeout = shard.config.session_timeout;
+    let peer = client::Peer::of(&stream);
     let (r, w) = split(stream);
     if timeout > 0 {
         let _ = r.set_read_timeout(Some(Duration::from_millis(timeout)));
@@ -137,6 +157,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         multi: None,
         watch: None,
         hops_left: None,
+        relay: None,
+        peer,
     };
     futures_lite::future::zip(session.read_loop(r), write_loop(queue, w, shard.clone())).await;
     session.abandon_owned();
@@ -235,6 +257,7 @@ fn counted(reply: Bytes) -> Bytes {
 /// Sends replies in order; a batch of ready replies goes out in one write.
 async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
     let mut out = OutBuf::default();
+    let mut gate = client::ReplyGate::default();
     let ok = loop {
         // Gather every reply that is ready now, in order.
         let mut end = None;
@@ -245,6 +268,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
                     None => false,
                     Some(Pending::Wait(s) | Pending::Transform(s, _)) => s.is_filled(),
                     Some(Pending::Merge(m)) => m.parts.iter().all(|s| s.is_filled()),
+                    Some(Pending::Combine(parts, _)) => parts.iter().all(|s| s.is_filled()),
                     Some(_) => true,
                 };
                 if ready && out.len() < WRITE_BATCH {
@@ -255,10 +279,19 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
             };
             let Some(p) = next else { break };
             queue.space.notify();
+            queue.relay_space.notify();
+            let mut emit = |b: Bytes| {
+                let b = counted(b);
+                if gate.pass(&b) {
+                    out.push(b)
+                }
+            };
             match p {
-                Pending::Ready(b) => out.push(counted(b)),
-                Pending::Wait(s) => out.push(counted(s.wait().await)),
-                Pending::Transform(s, f) => out.push(counted(f(&s.wait().await))),
+                Pending::Ready(b) => emit(b),
+                Pending::Push(b) => out.push(b),
+                Pending::Wait(s) => emit(s.wait().await),
+                Pending::Transform(s, f) => emit(f(&s.wait().await)),
+                Pending::ReplyMode(m) => gate.set(m),
                 Pending::Merge(m) => {
                     let mut replies = Vec::with_capacity(m.parts.len());
                     for s in &m.parts {
@@ -267,10 +300,18 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
                     let parts: Vec<&[u8]> = replies.iter().map(|r| &r[..]).collect();
                     let merged = merge::merge(m.kind, &parts, &m.pos, m.total);
                     if m.decode {
-                        out.push(counted(crate::compress::decode_reply(&merged)));
+                        emit(crate::compress::decode_reply(&merged));
                     } else {
-                        out.push(counted(merged));
+                        emit(merged);
                     }
+                }
+                Pending::Combine(parts, f) => {
+                    let mut replies = Vec::with_capacity(parts.len());
+                    for s in &parts {
+                        replies.push(s.wait().await);
+                    }
+                    let parts: Vec<&[u8]> = replies.iter().map(|r| &r[..]).collect();
+                    emit(f(&parts));
                 }
                 Pending::Slow(m) => {
                     let took = m.start.elapsed();
@@ -307,6 +348,7 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
         let head = queue.items.borrow().front().and_then(|p| match p {
             Pending::Wait(s) | Pending::Transform(s, _) => Some(s.clone()),
             Pending::Merge(m) => m.parts.iter().find(|s| !s.is_filled()).cloned(),
+            Pending::Combine(parts, _) => parts.iter().find(|s| !s.is_filled()).cloned(),
             _ => None,
         });
         match head {
@@ -320,5 +362,6 @@ async fn write_loop(queue: Rc<Queue>, mut w: WriteHalf, shard: Rc<Shard>) {
     let _ = ok;
     queue.closed.set(true);
     queue.space.notify();
+    queue.relay_space.notify();
     let _ = w.close().await;
 }

@@ -22,7 +22,8 @@ fn eq(a: Option<&[u8]>, b: &str) -> bool {
 }
 
 impl Session {
-    /// DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHALL, FLUSHDB, TIME, LASTSAVE, SCRIPT, FUNCTION.
+    /// DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHALL, FLUSHDB, TIME, LASTSAVE, SCRIPT, FUNCTION,
+    /// DEBUG, SAVE, BGSAVE, BGREWRITEAOF, LATENCY, LOLWUT.
     pub(super) async fn node(&mut self, req: &Request) {
         if self.shard.view().backends.is_empty() {
             return self.reply_static(fixed::CLUSTER_NOT_FOUND);
@@ -52,8 +53,13 @@ impl Session {
             self.fan_out(bytes, MergeKind::Same).await
         } else if eq(name, "debug") {
             self.debug(req).await
+        } else if eq(name, "save") || eq(name, "bgsave") || eq(name, "bgrewriteaof") {
+            self.fan_out(bytes, MergeKind::Same).await
+        } else if eq(name, "latency") && eq(sub, "reset") {
+            self.fan_out(bytes, MergeKind::Sum).await
         } else {
-            // TIME, LASTSAVE, SCRIPT/FUNCTION reads: any backend answers.
+            // TIME, LASTSAVE, SCRIPT/FUNCTION reads, LATENCY reads, LOLWUT: any backend
+            // answers.
             self.send_to_any(bytes).await
         }
     }

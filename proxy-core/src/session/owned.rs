@@ -43,6 +43,7 @@ impl Session {
             let next = self.queue.items.borrow().iter().find_map(|p| match p {
                 Pending::Wait(s) | Pending::Transform(s, _) if !s.is_filled() => Some(s.clone()),
                 Pending::Merge(m) => m.parts.iter().find(|s| !s.is_filled()).cloned(),
+                Pending::Combine(parts, _) => parts.iter().find(|s| !s.is_filled()).cloned(),
                 _ => None,
             });
             match next {

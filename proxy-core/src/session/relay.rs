@@ -1,0 +1,594 @@
+//! Relay: a session whose connection state makes the backend speak unasked — Pub/Sub
+//! (`SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE`), `MONITOR`, replication (`SYNC`/`PSYNC`) — gets a
+//! backend connection of its own, outside every pool, and a task that copies what the backend
+//! sends into the session's reply queue as it comes.
+//!
+//! ```text
+//!  client ─► session ─► relay socket ─► backend
+//!  client ◄─ writer ◄─ Queue ◄─ pump task ◄─┘   (replies and pushes, in arrival order)
+//! ```
+//!
+//! While the state lasts, the client's commands go to the relay socket, where Redis itself
+//! applies its rules (RESP2: only the subscribe family and PING). Any other command first sends
+//! a barrier (`PING <marker>`, its reply swallowed) so every reply and message the backend sent
+//! before is queued; then, if the subscriptions have all ended, the relay is closed and the
+//! command is dispatched as usual; in RESP3 (where a subscribed client may run any command)
+//! it is dispatched as usual with the relay kept. `MONITOR` and `SYNC` last until the session
+//! ends or `RESET`. The relay socket is closed, never reused.
+
+use super::{Pending, Queue, Session};
+use crate::command::{Kind, ProxyCmd};
+use crate::errors::{fixed, Disposition};
+use crate::io::{split, ReadBuf, ReadHalf, WriteHalf};
+use crate::resp::request::Request;
+use crate::resp::{reply, Limits};
+use crate::slot::{key_slot, Owner};
+use crate::snapshot::ClusterSnapshot;
+use crate::sync::{Notify, ReplySlot};
+use bytes::Bytes;
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Read chunk of a relay. why: an RDB transfer (SYNC) streams large; Pub/Sub is small.
+const READ_CHUNK: usize = 16 * 1024;
+const HELLO3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+const CLIENT_ID: &[u8] = b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n";
+
+/// What the relay carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Subscriptions: ends when the backend reports none left.
+    PubSub,
+    /// `MONITOR`: until the session ends.
+    Monitor,
+    /// `SYNC`/`PSYNC`: raw bytes (an RDB payload is not a RESP frame).
+    Raw,
+    /// `CLIENT TRACKING ON` ([`super::tracking`]): the session's keyed commands run here, so
+    /// the backend tracks what this client read; until tracking is turned off.
+    Track,
+    /// A listener on another local backend beside a Pub/Sub relay: it gets the same
+    /// channel and pattern subscriptions and passes on only their messages (keyspace
+    /// notifications of keys that live there); confirmations come from the main relay.
+    Listen,
+    /// A listener beside a MONITOR relay: every line the other backend logs.
+    MonitorListen,
+}
+
+/// State shared by the session and the pump task.
+#[derive(Default)]
+struct Shared {
+    /// Frames still to drop (the `HELLO 3` reply).
+    skip: Cell<u8>,
+    /// The next frame is the reply to our `CLIENT ID`: registered, not forwarded.
+    id_pending: Cell<bool>,
+
+    /// Channels + patterns, and shard channels, as the backend last counted them.
+    subs: Cell<i64>,
+    shard_subs: Cell<i64>,
+    /// The barrier in flight: its expected reply and who waits for it.
+    barrier: RefCell<Option<(Vec<u8>, Rc<ReplySlot>)>>,
+    stop: Notify,
+    dead: Cell<bool>,
+}
+
+/// A session's relay connection.
+pub struct Relay {
+    /// Backend address.
+    pub addr: String,
+    pub(super) mode: Mode,
+    w: WriteHalf,
+    shared: Rc<Shared>,
+    barriers: u64,
+    /// Proxy client id this relay is registered under in `Control::relay_ids`.
+    registered: Option<(u64, std::sync::Arc<crate::shard::Control>)>,
+    /// `CLIENT TRACKING ... REDIRECT <id>`: the proxy id given (0: none).
+    pub(super) redirect: u64,
+    /// Pub/Sub relay with no subscription left: the session's commands are dispatched as
+    /// usual; kept for its next SUBSCRIBE.
+    pub(super) idle: bool,
+    /// Listeners on the other local backends (channel and pattern subscriptions).
+    listeners: Vec<(WriteHalf, Rc<Shared>)>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shared.stop.notify();
+        for (_, l) in &self.listeners {
+            l.stop.notify();
+        }
+        if let Some((id, ctl)) = self.registered.take() {
+            if let Ok(mut m) = ctl.relay_ids.lock() {
+                m.remove(&id);
+            }
+        }
+    }
+}
+
+impl Relay {
+    /// Drops `n` more replies (commands the proxy sends on the client's behalf).
+    pub(super) fn skip_replies(&self, n: u8) {
+        self.shared
+            .skip
+            .set(self.shared.skip.get().saturating_add(n));
+    }
+
+    /// Whether a subscription is still open on it.
+    pub(super) fn subscribed(&self) -> bool {
+        self.shared.subs.get() > 0 || self.shared.shard_subs.get() > 0
+    }
+}
+
+/// The local backend owning `slot`, if this proxy serves it.
+fn local_owner(snap: &ClusterSnapshot, slot: u16) -> Option<u16> {
+    match snap.table.owner(slot) {
+        Owner::Local(i) => Some(i),
+        _ => None,
+    }
+}
+
+fn eq(a: Option<&[u8]>, b: &str) -> bool {
+    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
+}
+
+/// The subscribe family and PING: what a subscribed RESP2 client may send.
+fn is_pubsub_cmd(name: &[u8]) -> bool {
+    const NAMES: [&str; 7] = [
+        "subscribe",
+        "psubscribe",
+        "ssubscribe",
+        "unsubscribe",
+        "punsubscribe",
+        "sunsubscribe",
+        "ping",
+    ];
+    NAMES
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+/// SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE: node-wide subscriptions.
+fn is_channel_cmd(name: &[u8]) -> bool {
+    const NAMES: [&str; 4] = ["subscribe", "psubscribe", "unsubscribe", "punsubscribe"];
+    NAMES
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+/// Updates the subscription counts from a confirmation frame (`*3`/`>3`: kind, name, count).
+fn track(shared: &Shared, frame: &[u8]) {
+    if !matches!(frame.first(), Some(b'*' | b'>')) {
+        return;
+    }
+    let mut arr = frame.to_vec();
+    if let Some(b) = arr.first_mut() {
+        *b = b'*';
+    }
+    let Some(el) = reply::array_elements(&arr, &Limits::REPLY) else {
+        return;
+    };
+    let (Some(&(ks, ke)), Some(&(cs, ce))) = (el.first(), el.get(2)) else {
+        return;
+    };
+    let kind = arr.get(ks..ke).unwrap_or_default();
+    let count = arr
+        .get(cs..ce)
+        .and_then(|c| c.strip_prefix(b":"))
+        .and_then(|c| c.strip_suffix(b"\r\n"))
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .and_then(|c| c.parse::<i64>().ok());
+    let Some(count) = count else { return };
+    let ends = |w: &[u8]| kind.ends_with(w);
+    if ends(b"\r\nsubscribe\r\n")
+        || ends(b"\r\npsubscribe\r\n")
+        || ends(b"\r\nunsubscribe\r\n")
+        || ends(b"\r\npunsubscribe\r\n")
+    {
+        shared.subs.set(count);
+    } else if ends(b"\r\nssubscribe\r\n") || ends(b"\r\nsunsubscribe\r\n") {
+        shared.shard_subs.set(count);
+    }
+}
+
+/// A channel or pattern message (`message`/`pmessage`), RESP2 or RESP3.
+fn is_message(frame: &[u8]) -> bool {
+    let Some(rest) = frame.get(1..) else {
+        return false;
+    };
+    let Some(nl) = memchr::memchr(b'\n', rest) else {
+        return false;
+    };
+    let first = rest.get(nl + 1..).unwrap_or_default();
+    first.starts_with(b"$7\r\nmessage\r\n") || first.starts_with(b"$8\r\npmessage\r\n")
+}
+
+/// Copies what the backend sends into the session's queue until stopped or disconnected.
+async fn pump(
+    shared: Rc<Shared>,
+    queue: Rc<Queue>,
+    mut r: ReadHalf,
+    mode: Mode,
+    register: Option<(u64, String, std::sync::Arc<crate::shard::Control>)>,
+    max_pending: usize,
+) {
+    let mut buf = ReadBuf::new(READ_CHUNK);
+    loop {
+        // why: back-pressure (`client_max_pending_replies`): a client that does not read its
+        // messages stops the pump, so the backend's own output limit for Pub/Sub clients
+        // applies, not proxy memory.
+        while queue.items.borrow().len() >= max_pending {
+            if queue.closed.get() {
+                return;
+            }
+            queue.relay_space.notified().await;
+        }
+        let read = futures_lite::future::or(async { Some(buf.read_from(&mut r).await) }, async {
+            shared.stop.notified().await;
+            None
+        })
+        .await;
+        match read {
+            None => return,
+            Some(Ok(n)) if n > 0 => {}
+            Some(_) => {
+                shared.dead.set(true);
+                if let Some((_, slot)) = shared.barrier.borrow_mut().take() {
+                    slot.fill(Bytes::new());
+                }
+                // why: the backend closed (QUIT, or it went away): so does the client.
+                if !matches!(mode, Mode::Listen | Mode::MonitorListen) {
+                    queue.push(Pending::Close);
+                }
+                return;
+            }
+        }
+        if mode == Mode::Raw {
+            let n = buf.data().len();
+            queue.push(Pending::Push(buf.take(n)));
+            continue;
+        }
+        loop {
+            match reply::scan(buf.data(), &Limits::REPLY) {
+                Ok(Some(len)) => {
+                    let frame = buf.take(len);
+                    if shared.skip.get() > 0 {
+                        shared.skip.set(shared.skip.get() - 1);
+                        continue;
+                    }
+                    if shared.id_pending.replace(false) {
+                        let id = frame
+                            .strip_prefix(b":")
+                            .and_then(|d| d.strip_suffix(b"\r\n"))
+                            .and_then(|d| std::str::from_utf8(d).ok())
+                            .and_then(|d| d.parse::<i64>().ok());
+                        if let (Some(id), Some((pid, addr, ctl))) = (id, register.as_ref()) {
+                            if let Ok(mut m) = ctl.relay_ids.lock() {
+                                m.insert(*pid, (addr.clone(), id));
+                            }
+                        }
+                        continue;
+                    }
+                    let hit = shared
+                        .barrier
+                        .borrow()
+                        .as_ref()
+                        .is_some_and(|(m, _)| frame.ends_with(m));
+                    if hit {
+                        if let Some((_, slot)) = shared.barrier.borrow_mut().take() {
+                            slot.fill(Bytes::new());
+                        }
+                        continue;
+                    }
+                    if mode == Mode::Listen && !is_message(&frame) {
+                        continue;
+                    }
+                    track(&shared, &frame);
+                    queue.push(Pending::Push(frame));
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    shared.dead.set(true);
+                    queue.push(Pending::Close);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Opens a relay to `addr` (after every earlier reply is in), or queues an error.
+    pub(super) async fn open_relay(&mut self, addr: &str, mode: Mode) -> bool {
+        self.drain().await;
+        // why: a session in a relay holds no other backend state.
+        self.release_owned().await;
+        let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
+        let stream = match TcpStream::connect_timeout(addr, timeout).await {
+            Ok(s) => s,
+            Err(_) => {
+                let msg = format!("ERR proxy: backend {addr} unavailable");
+                self.error(&msg);
+                return false;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (r, mut w) = split(stream);
+        let shared = Rc::new(Shared::default());
+        if self.resp3 && mode != Mode::Raw {
+            if w.write_all(HELLO3).await.is_err() {
+                self.error("ERR proxy: backend connection lost");
+                return false;
+            }
+            shared.skip.set(1);
+        }
+        // why: the backend's id of this connection, for CLIENT TRACKING REDIRECT by others.
+        let register = matches!(mode, Mode::PubSub | Mode::Track);
+        if register {
+            if w.write_all(CLIENT_ID).await.is_err() {
+                self.error("ERR proxy: backend connection lost");
+                return false;
+            }
+            shared.id_pending.set(true);
+        }
+        let ctl = self.shard.control.clone();
+        let pid = self.client_id();
+        let reg = register.then(|| (pid, addr.to_string(), ctl.clone()));
+        let cap = self.shard.config.client_max_pending_replies;
+        glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode, reg, cap)).detach();
+        self.relay = Some(Relay {
+            addr: addr.to_string(),
+            mode,
+            w,
+            shared,
+            barriers: 0,
+            registered: register.then_some((pid, ctl)),
+            redirect: 0,
+            idle: false,
+            listeners: Vec::new(),
+        });
+        true
+    }
+
+    /// Opens listeners on every other local backend for a channel/pattern relay to `addr`.
+    async fn open_listeners(&mut self, addr: &str, mode: Mode) {
+        let view = self.shard.view();
+        let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
+        for g in view.backends.iter().filter(|g| g.addr() != addr) {
+            let Ok(stream) = TcpStream::connect_timeout(g.addr(), timeout).await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let (r, mut w) = split(stream);
+            let shared = Rc::new(Shared::default());
+            if self.resp3 {
+                if w.write_all(HELLO3).await.is_err() {
+                    continue;
+                }
+                shared.skip.set(1);
+            }
+            if mode == Mode::MonitorListen {
+                // why: its `+OK` is not the client's; the main relay's is.
+                if w.write_all(b"*1\r\n$7\r\nMONITOR\r\n").await.is_err() {
+                    continue;
+                }
+                shared.skip.set(shared.skip.get() + 1);
+            }
+            let cap = self.shard.config.client_max_pending_replies;
+            glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode, None, cap))
+                .detach();
+            if let Some(relay) = self.relay.as_mut() {
+                relay.listeners.push((w, shared));
+            }
+        }
+    }
+
+    /// Writes a channel/pattern (un)subscription to the listeners too.
+    async fn listeners_write(&mut self, bytes: &[u8]) {
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        for (w, _) in relay.listeners.iter_mut() {
+            let _ = w.write_all(bytes).await;
+            let _ = w.flush().await;
+        }
+    }
+
+    /// Writes a request to the relay socket; its replies come through the pump.
+    pub(super) async fn relay_write(&mut self, bytes: &[u8]) {
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        if relay.w.write_all(bytes).await.is_err() || relay.w.flush().await.is_err() {
+            relay.shared.dead.set(true);
+            self.relay = None;
+            self.queue.push(Pending::Close);
+        }
+    }
+
+    /// Waits until the backend answered everything sent on the relay before now.
+    pub(super) async fn relay_barrier(&mut self) {
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        relay.barriers += 1;
+        let marker = format!("undermoon-relay-barrier-{}-{}", self.id, relay.barriers);
+        let mut req = Vec::with_capacity(64);
+        crate::resp::compose::array_header(&mut req, 2);
+        crate::resp::compose::bulk(&mut req, b"PING");
+        crate::resp::compose::bulk(&mut req, marker.as_bytes());
+        let mut expect = Vec::with_capacity(48);
+        crate::resp::compose::bulk(&mut expect, marker.as_bytes());
+        let slot = ReplySlot::new();
+        *relay.shared.barrier.borrow_mut() = Some((expect, slot.clone()));
+        if relay.shared.dead.get() {
+            return;
+        }
+        self.relay_write(&req).await;
+        if self.relay.is_some() {
+            slot.filled().await;
+        }
+    }
+
+    /// `HELLO 2|3` while holding a relay: the relay switches too (its reply dropped; the
+    /// proxy's own HELLO reply is the answer), so pushes come in the client's protocol.
+    pub(super) async fn relay_follow_hello(&mut self, kind: Option<Kind>, req: &Request) {
+        if !matches!(kind, Some(Kind::Proxy(ProxyCmd::Hello))) {
+            return;
+        }
+        if let (Some(v @ (b"2" | b"3")), Some(r)) = (req.arg(1), self.relay.as_ref()) {
+            let mut hello = Vec::with_capacity(32);
+            crate::resp::compose::array_header(&mut hello, 2);
+            crate::resp::compose::bulk(&mut hello, b"HELLO");
+            crate::resp::compose::bulk(&mut hello, v);
+            r.skip_replies(1);
+            for (_, l) in &r.listeners {
+                l.skip.set(l.skip.get().saturating_add(1));
+            }
+            self.relay_write(&hello).await;
+            self.listeners_write(&hello).await;
+        }
+    }
+
+    /// Closes the relay; what the backend sent before stays queued.
+    pub(super) fn close_relay(&mut self) {
+        self.relay = None;
+    }
+
+    /// Commands that start a relay: SUBSCRIBE family, MONITOR, SYNC/PSYNC.
+    pub(super) async fn relay_start(&mut self, req: &Request) {
+        let view = self.shard.view();
+        let name = req.arg(0).unwrap_or_default();
+        let Some(first) = view.backends.first() else {
+            return self.reply_static(fixed::CLUSTER_NOT_FOUND);
+        };
+        let (group, mode) = if eq(Some(name), "monitor") {
+            (first.clone(), Mode::Monitor)
+        } else if eq(Some(name), "sync") || eq(Some(name), "psync") {
+            (first.clone(), Mode::Raw)
+        } else if eq(Some(name), "ssubscribe") || eq(Some(name), "sunsubscribe") {
+            // Shard channels live with their slot's owner.
+            let g = match req.arg(1).map(key_slot) {
+                Some(slot) => match local_owner(&view.snap, slot) {
+                    Some(i) => view.backends.get(usize::from(i)).cloned(),
+                    None => None,
+                },
+                None => Some(first.clone()),
+            };
+            match g {
+                Some(g) => (g, Mode::PubSub),
+                None => {
+                    let slot = req.arg(1).map(key_slot).unwrap_or(0);
+                    return self.reply_route_error(crate::route::Route::SlotUnbound(slot), req);
+                }
+            }
+        } else {
+            // Channels and patterns: every PUBLISH of this proxy goes to its first backend.
+            (first.clone(), Mode::PubSub)
+        };
+        let channels = mode == Mode::PubSub && is_channel_cmd(name);
+        if self.open_relay(group.addr(), mode).await {
+            if channels {
+                self.open_listeners(group.addr(), Mode::Listen).await;
+            } else if mode == Mode::Monitor {
+                // why: one node's MONITOR shows the commands of all its keyspace.
+                self.open_listeners(group.addr(), Mode::MonitorListen).await;
+            }
+            self.relay_write(&req.frame).await;
+            if channels {
+                self.listeners_write(&req.frame).await;
+            }
+        }
+    }
+
+    /// One request while a relay is open. `Some`: handled here.
+    pub(super) async fn in_relay(
+        &mut self,
+        kind: Option<Kind>,
+        req: &Request,
+    ) -> Option<Disposition> {
+        let relay = self.relay.as_ref()?;
+        let name = req.arg(0).unwrap_or_default();
+        if matches!(kind, Some(Kind::Proxy(ProxyCmd::Reset))) {
+            self.close_relay();
+            return None;
+        }
+        if matches!(kind, Some(Kind::Proxy(ProxyCmd::Quit))) {
+            self.close_relay();
+            self.reply_static(fixed::OK);
+            return Some(Disposition::Close);
+        }
+        if relay.mode == Mode::Track {
+            return self.in_tracking(kind, req).await;
+        }
+        if relay.mode != Mode::PubSub {
+            self.relay_write(&req.frame).await;
+            return Some(Disposition::Keep);
+        }
+        if relay.shared.dead.get() {
+            self.close_relay();
+            return None;
+        }
+        let idle = relay.idle;
+        if is_pubsub_cmd(name) && !(idle && eq(Some(name), "ping")) {
+            let g = self.shard.view();
+            let shard_cmd = eq(Some(name), "ssubscribe") || eq(Some(name), "sunsubscribe");
+            let elsewhere = shard_cmd
+                && req
+                    .arg(1)
+                    .map(key_slot)
+                    .and_then(|s| local_owner(&g.snap, s))
+                    .and_then(|i| g.backends.get(usize::from(i)))
+                    .is_some_and(|b| b.addr() != relay.addr);
+            if elsewhere && idle {
+                // An idle relay to the wrong backend: a new one is opened.
+                self.close_relay();
+                return None;
+            }
+            if elsewhere {
+                self.error(
+                    "ERR proxy: the shard channels of one connection must all be on one backend",
+                );
+            } else {
+                if let Some(r) = self.relay.as_mut() {
+                    r.idle = false;
+                }
+                let channels = is_channel_cmd(name);
+                let addr = self.relay.as_ref().map(|r| r.addr.clone());
+                let no_listeners = self.relay.as_ref().is_some_and(|r| r.listeners.is_empty());
+                if let (true, true, Some(addr)) = (channels, no_listeners, addr) {
+                    self.open_listeners(&addr, Mode::Listen).await;
+                }
+                self.relay_write(&req.frame).await;
+                if channels {
+                    self.listeners_write(&req.frame).await;
+                }
+            }
+            return Some(Disposition::Keep);
+        }
+        if idle {
+            self.relay_follow_hello(kind, req).await;
+            return None;
+        }
+        self.relay_barrier().await;
+        let relay = self.relay.as_mut()?;
+        let active = relay.subscribed();
+        if !active || relay.shared.dead.get() {
+            // why: kept, idle, rather than closed: the backend's id of this connection is
+            // what CLIENT TRACKING REDIRECT of other clients points at, as the client's own
+            // id would stay the same on Redis.
+            relay.idle = true;
+            self.relay_follow_hello(kind, req).await;
+            return None;
+        }
+        if self.resp3 {
+            // why: a RESP3 client may run any command while subscribed.
+            self.relay_follow_hello(kind, req).await;
+            return None;
+        }
+        // RESP2: the backend answers with Redis' own refusal.
+        self.relay_write(&req.frame).await;
+        Some(Disposition::Keep)
+    }
+}

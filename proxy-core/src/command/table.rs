@@ -58,6 +58,8 @@ pub enum ProxyCmd {
     /// Node-level keyless commands answered for this proxy's local backends together
     /// (DBSIZE, KEYS, SCAN, FLUSHALL, SCRIPT, FUNCTION, ...).
     Node,
+    /// `WAIT numreplicas timeout`: on every local backend, for the session's earlier writes.
+    Wait,
 }
 
 /// What a command is to the proxy.
@@ -217,7 +219,9 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"pfdebug" => K2,
         b"publish" | b"pubsub" => Kind::Proxy(ProxyCmd::Node),
         b"spublish" => K1,
-        b"wait" | b"waitaof" => KEYLESS,
+        b"wait" => Kind::Proxy(ProxyCmd::Wait),
+        // why: WAITAOF is Redis 7.2; the 7.0 backends here would not know it either.
+        b"waitaof" => KEYLESS,
         b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe"
         | b"sunsubscribe" | b"monitor" | b"sync" | b"psync" => Kind::Proxy(ProxyCmd::Relay),
         b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => B_KEYS_TIMEOUT,
@@ -238,7 +242,8 @@ mod tests {
         assert_eq!(lookup(b"GeT"), Some(K1));
         assert_eq!(lookup(b"PING"), Some(Kind::Proxy(ProxyCmd::Ping)));
         assert_eq!(lookup(b"keys"), Some(Kind::Proxy(ProxyCmd::Node)));
-        assert_eq!(lookup(b"wait"), Some(KEYLESS));
+        assert_eq!(lookup(b"wait"), Some(Kind::Proxy(ProxyCmd::Wait)));
+        assert_eq!(lookup(b"waitaof"), Some(KEYLESS));
         assert_eq!(lookup(b"subscribe"), Some(Kind::Proxy(ProxyCmd::Relay)));
         assert_eq!(lookup(b"blpop"), Some(B_KEYS_TIMEOUT));
         assert_eq!(lookup(b"nosuchcommand"), None);

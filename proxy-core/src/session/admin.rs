@@ -77,6 +77,7 @@ impl Session {
             ProxyCmd::Client => self.client(req),
             ProxyCmd::Reset => self.reset().await,
             ProxyCmd::Node => self.node(req).await,
+            ProxyCmd::Wait => self.wait_replicas(req).await,
             ProxyCmd::Relay => self.relay_start(req).await,
             ProxyCmd::Cluster => self.cluster(req),
             ProxyCmd::Info => self.info(req).await,

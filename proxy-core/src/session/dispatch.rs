@@ -51,6 +51,7 @@ fn needs_auth(kind: Option<Kind>) -> bool {
                         | ProxyCmd::Unwatch
                         | ProxyCmd::Client
                         | ProxyCmd::Node
+                        | ProxyCmd::Wait
                         | ProxyCmd::Config
                         | ProxyCmd::Slowlog
                         | ProxyCmd::Relay

@@ -29,6 +29,8 @@ pub enum MergeKind {
     /// `SCRIPT EXISTS`: arrays of 0/1 combined element-wise with AND (a script is there only
     /// if every backend has it, so EVALSHA works wherever its keys land).
     AndArray,
+    /// `WAIT`: the smallest integer (the replicas that acknowledged on every backend).
+    Min,
 }
 
 /// The first part that is an error, if any. why: a failed part (backend down, wrong type)
@@ -54,19 +56,24 @@ pub fn merge(kind: MergeKind, parts: &[&[u8]], pos: &[Vec<usize>], total: usize)
     }
     let mut out = Vec::new();
     match kind {
-        MergeKind::Sum => {
-            let mut sum: i64 = 0;
+        MergeKind::Sum | MergeKind::Min => {
+            let mut ints = Vec::with_capacity(parts.len());
             for p in parts {
                 let digits = p
                     .strip_prefix(b":")
                     .and_then(|d| d.strip_suffix(b"\r\n"))
                     .and_then(|d| crate::resp::line::parse_int(d, "integer").ok());
                 match digits {
-                    Some(n) => sum = sum.saturating_add(n),
+                    Some(n) => ints.push(n),
                     None => return unexpected(),
                 }
             }
-            compose::integer(&mut out, sum);
+            let n = if kind == MergeKind::Min {
+                ints.iter().copied().min().unwrap_or(0)
+            } else {
+                ints.iter().fold(0i64, |a, &b| a.saturating_add(b))
+            };
+            compose::integer(&mut out, n);
         }
         MergeKind::AllOk => match parts.iter().find(|p| **p != b"+OK\r\n") {
             Some(p) => return Bytes::copy_from_slice(p),

@@ -22,6 +22,7 @@ mod relay;
 mod split;
 mod tracking;
 mod umctl;
+mod wait;
 
 use crate::errors::{reply_for, Disposition, ProxyError};
 use crate::io::{split, OutBuf, ReadBuf, ReadHalf, WriteHalf};

@@ -5,6 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
 
+// why: a test helper: a failed kill is a failed test.
+#[allow(clippy::unwrap_used)]
 fn signal(p: &Proc, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &p.child.id().to_string()])

@@ -5,7 +5,6 @@
 //! unserved until the survivors learn their new roles.
 
 use super::{sync, Ctx};
-use crate::client::resp;
 
 /// One round.
 pub fn round(ctx: &Ctx) {
@@ -54,8 +53,8 @@ enum Skip {
     Broker(super::broker::BrokerError),
 }
 
-/// Any reply to one PING on a fresh connection. why one: detection already tried several
+/// One liveness probe ([`super::detect::answers`]). why one: detection already tried several
 /// times; a dead process refuses at once, a hung one costs one timeout, not three.
 fn answers(addr: &str, timeout: std::time::Duration) -> bool {
-    resp::call_once(addr, &["PING"], timeout).is_ok()
+    super::detect::answers(addr, timeout)
 }

@@ -2,7 +2,7 @@
 //! at once and one may be restarted at any time (spec 5).
 //!
 //! ```text
-//!                       ┌── detect   (PING every proxy, report failures) ──────┐
+//!                       ┌── detect   (probe every proxy, report failures) ─────┐
 //!  mem_broker ◄─HTTP──  ├── failover (GET /failures, POST failover)            │  worker pool
 //!  (round robin)        ├── sync     (push SETREPL + SETCLUSTER if epoch lags) ├─ (crossbeam) ─RESP─► proxies
 //!                       └── migrate  (UMCTL INFOMGR, commit, push)  ───────────┘

@@ -23,7 +23,6 @@ use crate::io::{split, ReadBuf, ReadHalf, WriteHalf};
 use crate::resp::request::Request;
 use crate::resp::{reply, Limits};
 use crate::slot::{key_slot, Owner};
-use crate::snapshot::ClusterSnapshot;
 use crate::sync::{Notify, ReplySlot};
 use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
@@ -121,11 +120,74 @@ impl Relay {
     }
 }
 
-/// The local backend owning `slot`, if this proxy serves it.
-fn local_owner(snap: &ClusterSnapshot, slot: u16) -> Option<u16> {
-    match snap.table.owner(slot) {
-        Owner::Local(i) => Some(i),
-        _ => None,
+/// Where a shard channel (un)subscription goes.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ShardTarget {
+    /// A relay to this address: the local backend owning the slot, or in active
+    /// redirection the peer proxy owning it (which serves it from its own backend).
+    Addr(String),
+    /// Another proxy owns the slot: `-MOVED` (cluster mode).
+    Moved { slot: u16, peer: u16 },
+    /// Nobody owns it.
+    Unbound(u16),
+    /// The channels hash to several slots (`-CROSSSLOT`, as Redis).
+    CrossSlot,
+    /// No cluster configured.
+    NoCluster,
+}
+
+impl Session {
+    /// Where the SSUBSCRIBE/SUNSUBSCRIBE `req` goes. SUNSUBSCRIBE with no channel (all of
+    /// them) goes to the relay it has, or the first backend.
+    pub(super) fn shard_target(&self, req: &Request) -> ShardTarget {
+        let view = self.shard.view();
+        let mut slot = None;
+        for ch in req.args().skip(1) {
+            let s = key_slot(ch);
+            match slot {
+                Some(prev) if prev != s => return ShardTarget::CrossSlot,
+                _ => slot = Some(s),
+            }
+        }
+        let Some(slot) = slot else {
+            return match (self.relay.as_ref(), view.backends.first()) {
+                (Some(r), _) => ShardTarget::Addr(r.addr.clone()),
+                (None, Some(g)) => ShardTarget::Addr(g.addr().to_string()),
+                (None, None) => ShardTarget::NoCluster,
+            };
+        };
+        if !view.snap.has_cluster() {
+            return ShardTarget::NoCluster;
+        }
+        match view.snap.table.owner(slot) {
+            Owner::Local(i) => match view.snap.backend_addr(i) {
+                Some(a) => ShardTarget::Addr(a.to_string()),
+                None => ShardTarget::Unbound(slot),
+            },
+            Owner::Peer(peer) if self.shard.config.active_redirection => {
+                match view.snap.peer_addr(peer) {
+                    Some(a) => ShardTarget::Addr(a.to_string()),
+                    None => ShardTarget::Unbound(slot),
+                }
+            }
+            Owner::Peer(peer) => ShardTarget::Moved { slot, peer },
+            Owner::Unbound => ShardTarget::Unbound(slot),
+        }
+    }
+
+    /// The reply for a shard (un)subscription that no relay of this proxy serves.
+    pub(super) fn reply_shard_error(&mut self, t: ShardTarget, req: &Request) {
+        use crate::route::Route;
+        match t {
+            ShardTarget::Moved { slot, peer } => {
+                self.reply_route_error(Route::Moved { slot, peer }, req)
+            }
+            ShardTarget::Unbound(slot) => self.reply_route_error(Route::SlotUnbound(slot), req),
+            ShardTarget::CrossSlot => self.reply_static(fixed::MULTI_SLOTS),
+            ShardTarget::NoCluster | ShardTarget::Addr(_) => {
+                self.reply_static(fixed::CLUSTER_NOT_FOUND)
+            }
+        }
     }
 }
 
@@ -468,20 +530,15 @@ impl Session {
         } else if eq(Some(name), "sync") || eq(Some(name), "psync") {
             (first.clone(), Mode::Raw)
         } else if eq(Some(name), "ssubscribe") || eq(Some(name), "sunsubscribe") {
-            // Shard channels live with their slot's owner.
-            let g = match req.arg(1).map(key_slot) {
-                Some(slot) => match local_owner(&view.snap, slot) {
-                    Some(i) => view.backends.get(usize::from(i)).cloned(),
-                    None => None,
-                },
-                None => Some(first.clone()),
-            };
-            match g {
-                Some(g) => (g, Mode::PubSub),
-                None => {
-                    let slot = req.arg(1).map(key_slot).unwrap_or(0);
-                    return self.reply_route_error(crate::route::Route::SlotUnbound(slot), req);
+            // Shard channels live with their slot's owner, like keys.
+            match self.shard_target(req) {
+                ShardTarget::Addr(a) => {
+                    if self.open_relay(&a, Mode::PubSub).await {
+                        self.relay_write(&req.frame).await;
+                    }
+                    return;
                 }
+                other => return self.reply_shard_error(other, req),
             }
         } else {
             // Channels and patterns: every PUBLISH of this proxy goes to its first backend.
@@ -532,21 +589,29 @@ impl Session {
         }
         let idle = relay.idle;
         if is_pubsub_cmd(name) && !(idle && eq(Some(name), "ping")) {
-            let g = self.shard.view();
             let shard_cmd = eq(Some(name), "ssubscribe") || eq(Some(name), "sunsubscribe");
-            let elsewhere = shard_cmd
-                && req
-                    .arg(1)
-                    .map(key_slot)
-                    .and_then(|s| local_owner(&g.snap, s))
-                    .and_then(|i| g.backends.get(usize::from(i)))
-                    .is_some_and(|b| b.addr() != relay.addr);
+            let target = if shard_cmd {
+                self.shard_target(req)
+            } else {
+                ShardTarget::Addr(relay.addr.clone())
+            };
+            let elsewhere = match &target {
+                ShardTarget::Addr(a) => *a != relay.addr,
+                _ => true,
+            };
+            if elsewhere && !idle && !matches!(target, ShardTarget::Addr(_)) {
+                // why: the error must come after the replies still due on the relay.
+                self.relay_barrier().await;
+                self.reply_shard_error(target, req);
+                return Some(Disposition::Keep);
+            }
             if elsewhere && idle {
                 // An idle relay to the wrong backend: a new one is opened.
                 self.close_relay();
                 return None;
             }
             if elsewhere {
+                self.relay_barrier().await;
                 self.error(
                     "ERR proxy: the shard channels of one connection must all be on one backend",
                 );

@@ -183,7 +183,8 @@ impl Session {
             for g in &view.backends {
                 parts.push(self.send_for(g, bytes.clone()).await);
             }
-            self.queue.push(Pending::Combine(parts, Box::new(sum_numsub)));
+            self.queue
+                .push(Pending::Combine(parts, Box::new(sum_numsub)));
         } else {
             self.send_to_any(bytes).await
         }

@@ -34,6 +34,7 @@ use std::time::Duration;
 /// Read chunk of a relay. why: an RDB transfer (SYNC) streams large; Pub/Sub is small.
 const READ_CHUNK: usize = 16 * 1024;
 const HELLO3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+const LOST: &[u8] = b"-ERR proxy: pub/sub backend connection lost\r\n";
 const CLIENT_ID: &[u8] = b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n";
 
 /// What the relay carries.
@@ -266,6 +267,19 @@ fn is_message(frame: &[u8]) -> bool {
     first.starts_with(b"$7\r\nmessage\r\n") || first.starts_with(b"$8\r\npmessage\r\n")
 }
 
+/// Ends the client of a relay whose backend went away: an error, then the close. why: a
+/// subscriber must not wait for messages that can no longer come. A replication stream
+/// (Raw) gets no error frame inside its bytes.
+fn lost(queue: &Queue, mode: Mode) {
+    if queue.closed.get() {
+        return;
+    }
+    if mode != Mode::Raw {
+        queue.push(Pending::Ready(Bytes::from_static(LOST)));
+    }
+    queue.push(Pending::Close);
+}
+
 /// Copies what the backend sends into the session's queue until stopped or disconnected.
 async fn pump(
     shared: Rc<Shared>,
@@ -299,10 +313,9 @@ async fn pump(
                 if let Some((_, slot)) = shared.barrier.borrow_mut().take() {
                     slot.fill(Bytes::new());
                 }
-                // why: the backend closed (QUIT, or it went away): so does the client.
-                if !matches!(mode, Mode::Listen | Mode::MonitorListen) {
-                    queue.push(Pending::Close);
-                }
+                // why: the backend closed (QUIT, or it went away): so does the client, told
+                // why, since its subscriptions (or a listener's messages) are gone with it.
+                lost(&queue, mode);
                 return;
             }
         }
@@ -352,7 +365,7 @@ async fn pump(
                 Ok(None) => break,
                 Err(_) => {
                     shared.dead.set(true);
-                    queue.push(Pending::Close);
+                    lost(&queue, mode);
                     return;
                 }
             }

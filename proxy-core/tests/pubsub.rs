@@ -1,0 +1,204 @@
+//! Pub/Sub through a cluster of three proxies (cluster mode, no active redirection), each
+//! with one Redis owning a third of the slots: classic messages reach the subscribers of
+//! every proxy, shard channels live with their slot's owner, and a lost backend closes its
+//! subscribers with an error.
+mod support;
+use std::time::{Duration, Instant};
+use support::*;
+
+struct Three {
+    redis: Vec<Proc>,
+    proxies: Vec<Proc>,
+}
+
+const RANGES: [&str; 3] = ["0-5460", "5461-10922", "10923-16383"];
+
+// why: a test fixture over fixed-size arrays.
+#[allow(clippy::indexing_slicing)]
+fn three(env: &[(&str, &str)]) -> Three {
+    let redis: Vec<Proc> = (0..3).map(|_| support::redis()).collect();
+    let proxies: Vec<Proc> = (0..3).map(|_| proxy_with(env)).collect();
+    for i in 0..3 {
+        let mut line = format!("v2 1 NOFLAG db {} 1 {}", redis[i].addr(), RANGES[i]);
+        line.push_str(" PEER");
+        for j in (0..3).filter(|&j| j != i) {
+            line.push_str(&format!(" {} 1 {}", proxies[j].addr(), RANGES[j]));
+        }
+        setcluster(&proxies[i], &line);
+    }
+    Three { redis, proxies }
+}
+
+fn bulks(v: &[&str]) -> Value {
+    Value::Array(v.iter().map(|s| Value::bulk(s)).collect())
+}
+
+fn sub(port: u16, resp3: bool, cmd: &[&str]) -> Client {
+    let mut c = Client::connect(port);
+    c.set_read_timeout(Duration::from_secs(5));
+    if resp3 {
+        assert!(matches!(c.cmd(&["HELLO", "3"]), Value::Map(_)));
+    }
+    let Value::Array(confirm) = c.cmd(cmd) else {
+        panic!("no subscribe confirmation")
+    };
+    assert_eq!(confirm.get(2), Some(&Value::Int(1)));
+    c
+}
+
+#[test]
+#[allow(clippy::indexing_slicing)]
+fn publish_reaches_subscribers_of_every_proxy() {
+    let mut t = three(&[]);
+    let (pa, pb, pc) = (t.proxies[0].port, t.proxies[1].port, t.proxies[2].port);
+    let mut a = sub(pa, false, &["SUBSCRIBE", "news"]);
+    let mut b = sub(pb, true, &["SUBSCRIBE", "news"]);
+    let mut c = sub(pc, false, &["PSUBSCRIBE", "ne*"]);
+    // PING in subscribed mode, RESP2: Redis' `pong` array.
+    assert_eq!(a.cmd(&["PING"]), bulks(&["pong", ""]));
+
+    let mut p = Client::connect(pc);
+    assert_eq!(p.cmd(&["PUBLISH", "news", "hello"]), Value::Int(3));
+    assert_eq!(a.read().unwrap(), bulks(&["message", "news", "hello"]));
+    // RESP3: a push.
+    assert_eq!(b.read().unwrap(), bulks(&["message", "news", "hello"]));
+    assert_eq!(
+        c.read().unwrap(),
+        bulks(&["pmessage", "ne*", "news", "hello"])
+    );
+    // Through another proxy, same receivers; an unheard channel has none anywhere.
+    assert_eq!(
+        Client::connect(pa).cmd(&["PUBLISH", "news", "again"]),
+        Value::Int(3)
+    );
+    assert_eq!(a.read().unwrap(), bulks(&["message", "news", "again"]));
+    assert_eq!(
+        c.read().unwrap(),
+        bulks(&["pmessage", "ne*", "news", "again"])
+    );
+    assert_eq!(p.cmd(&["PUBLISH", "nobody", "x"]), Value::Int(0));
+    assert_eq!(
+        p.cmd(&["PUBSUB", "NUMSUB", "news"]),
+        Value::Array(vec![Value::bulk("news"), Value::Int(0)])
+    );
+
+    // A dead peer costs its receivers, never the PUBLISH.
+    t.proxies[1].kill();
+    let start = Instant::now();
+    assert_eq!(p.cmd(&["PUBLISH", "news", "after"]), Value::Int(2));
+    assert!(start.elapsed() < Duration::from_secs(4));
+
+    // The backend of a subscriber's proxy goes away: the subscriber is told and closed.
+    t.redis[0].kill();
+    match a.read() {
+        Ok(Value::Array(m)) => {
+            assert_eq!(m.first(), Some(&Value::bulk("message")));
+            assert!(matches!(a.read(), Ok(Value::Error(e)) if e.contains("connection lost")));
+        }
+        Ok(Value::Error(e)) => assert!(e.contains("connection lost"), "{e}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert!(a.is_closed());
+}
+
+/// The slot of `ch` is in proxy `i`'s range.
+fn channel_of(i: usize) -> String {
+    let lo: [u16; 3] = [0, 5461, 10923];
+    let hi: [u16; 3] = [5460, 10922, 16383];
+    (0..)
+        .map(|n| format!("ch{n}"))
+        .find(|c| {
+            let s = slot_of(c.as_bytes());
+            lo.get(i).is_some_and(|&l| s >= l) && hi.get(i).is_some_and(|&h| s <= h)
+        })
+        .unwrap_or_default()
+}
+
+fn slot_of(key: &[u8]) -> u16 {
+    let k = match key.iter().position(|&b| b == b'{') {
+        Some(o) => match key[o + 1..].iter().position(|&b| b == b'}') {
+            Some(c) if c > 0 => &key[o + 1..o + 1 + c],
+            _ => key,
+        },
+        None => key,
+    };
+    let mut crc: u16 = 0;
+    for &b in k {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+#[test]
+#[allow(clippy::indexing_slicing)]
+fn shard_channels_live_with_their_slot() {
+    let t = three(&[]);
+    let (pa, pb) = (t.proxies[0].port, t.proxies[1].port);
+    let on_b = channel_of(1);
+    let on_a = channel_of(0);
+    let mut a = Client::connect(pa);
+    // Not this proxy's slot: MOVED to the owner, not served locally.
+    let moved = a.cmd(&["SSUBSCRIBE", &on_b]).text();
+    assert!(
+        moved.starts_with("MOVED ") && moved.ends_with(&t.proxies[1].addr()),
+        "{moved}"
+    );
+    assert!(a
+        .cmd(&["SPUBLISH", &on_b, "x"])
+        .text()
+        .starts_with("MOVED "));
+    assert!(a
+        .cmd(&["SSUBSCRIBE", &on_a, &on_b])
+        .text()
+        .starts_with("CROSSSLOT"));
+
+    let mut s = sub(pb, true, &["SSUBSCRIBE", &on_b]);
+    let mut p = Client::connect(pb);
+    assert_eq!(p.cmd(&["SPUBLISH", &on_b, "m1"]), Value::Int(1));
+    assert_eq!(s.read().unwrap(), bulks(&["smessage", &on_b, "m1"]));
+    assert_eq!(
+        p.cmd(&["PUBSUB", "SHARDNUMSUB", &on_b]),
+        Value::Array(vec![Value::bulk(&on_b), Value::Int(1)])
+    );
+    assert_eq!(p.cmd(&["PUBSUB", "SHARDCHANNELS"]), bulks(&[&on_b]));
+    // A subscribed client asking for another proxy's channel: MOVED too.
+    assert!(s.cmd(&["SSUBSCRIBE", &on_a]).text().starts_with("MOVED "));
+}
+
+#[test]
+#[allow(clippy::indexing_slicing)]
+fn shard_channels_forwarded_in_active_redirection() {
+    let t = three(&[("UNDERMOON_ACTIVE_REDIRECTION", "true")]);
+    let on_b = channel_of(1);
+    // Subscribed through A, published through C: both forwarded to B.
+    let mut s = sub(t.proxies[0].port, false, &["SSUBSCRIBE", &on_b]);
+    let mut p = Client::connect(t.proxies[2].port);
+    assert_eq!(p.cmd(&["SPUBLISH", &on_b, "m"]), Value::Int(1));
+    assert_eq!(s.read().unwrap(), bulks(&["smessage", &on_b, "m"]));
+}
+
+#[test]
+fn redis_py_cluster_sharded_pubsub() {
+    let t = three(&[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/pubsub_cluster.py");
+    let port = t.proxies.first().map(|p| p.port).unwrap_or_default();
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .output()
+        .expect("python3 must be installed (scripts/test installs redis-py)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "redis-py script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("redis-py pubsub ok"), "{stdout}");
+}

@@ -202,3 +202,45 @@ fn redis_py_cluster_sharded_pubsub() {
     );
     assert!(stdout.contains("redis-py pubsub ok"), "{stdout}");
 }
+
+#[test]
+#[allow(clippy::indexing_slicing)]
+fn slot_moving_away_sunsubscribes_its_shard_channels() {
+    let t = three(&[]);
+    let on_a = channel_of(0);
+    let slot = slot_of(on_a.as_bytes());
+    // A channel of A whose slot stays at A: above the range given away.
+    let stay = (0..)
+        .map(|n| format!("stay{n}"))
+        .find(|c| (slot + 1..=5460).contains(&slot_of(c.as_bytes())))
+        .unwrap_or_default();
+    let mut s = sub(t.proxies[0].port, true, &["SSUBSCRIBE", &on_a]);
+    let mut kept = sub(t.proxies[0].port, false, &["SSUBSCRIBE", &stay]);
+    // A's slots up to on_a's now belong to B.
+    let line = format!(
+        "v2 2 NOFLAG db {} 1 {}-5460 PEER {} 1 0-{slot} {} 1 {} {} 1 {}",
+        t.redis[0].addr(),
+        slot + 1,
+        t.proxies[1].addr(),
+        t.proxies[1].addr(),
+        RANGES[1],
+        t.proxies[2].addr(),
+        RANGES[2]
+    );
+    setcluster(&t.proxies[0], &line);
+    // Redis 7's push when a slot leaves the node: the client resubscribes at the owner.
+    assert_eq!(
+        s.read().unwrap(),
+        Value::Array(vec![
+            Value::bulk("sunsubscribe"),
+            Value::bulk(&on_a),
+            Value::Int(0)
+        ])
+    );
+    // A channel whose slot stayed is untouched.
+    assert_eq!(
+        Client::connect(t.proxies[0].port).cmd(&["SPUBLISH", &stay, "m"]),
+        Value::Int(1)
+    );
+    assert_eq!(kept.read().unwrap(), bulks(&["smessage", &stay, "m"]));
+}

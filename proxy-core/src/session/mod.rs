@@ -24,6 +24,8 @@ mod split;
 mod tracking;
 mod umctl;
 
+pub(crate) use relay::shard_slots_moved;
+
 use crate::errors::{reply_for, Disposition, ProxyError};
 use crate::io::{split, OutBuf, ReadBuf, ReadHalf, WriteHalf};
 use crate::metrics;

@@ -22,13 +22,15 @@ use crate::errors::{fixed, Disposition};
 use crate::io::{split, ReadBuf, ReadHalf, WriteHalf};
 use crate::resp::request::Request;
 use crate::resp::{reply, Limits};
+use crate::shard::CoreView;
 use crate::slot::{key_slot, Owner};
 use crate::sync::{Notify, ReplySlot};
 use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::collections::HashSet;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 /// Read chunk of a relay. why: an RDB transfer (SYNC) streams large; Pub/Sub is small.
@@ -70,8 +72,86 @@ struct Shared {
     shard_subs: Cell<i64>,
     /// The barrier in flight: its expected reply and who waits for it.
     barrier: RefCell<Option<(Vec<u8>, Rc<ReplySlot>)>>,
+    /// Shard channels subscribed, as the backend confirmed them: checked against each new
+    /// slot table ([`shard_slots_moved`]).
+    shard_channels: RefCell<HashSet<Vec<u8>>>,
     stop: Notify,
     dead: Cell<bool>,
+}
+
+/// The relay socket's write half, shared by the session and the task that unsubscribes
+/// shard channels whose slot moved away; the semaphore keeps their writes whole.
+struct Writer {
+    half: RefCell<Option<WriteHalf>>,
+    lock: glommio::sync::Semaphore,
+}
+
+impl Writer {
+    /// Writes and flushes `bytes`; false when the socket is gone.
+    async fn write(&self, bytes: &[u8]) -> bool {
+        let Ok(_permit) = self.lock.acquire_permit(1).await else {
+            return false;
+        };
+        let Some(mut w) = self.half.borrow_mut().take() else {
+            return false;
+        };
+        let ok = w.write_all(bytes).await.is_ok() && w.flush().await.is_ok();
+        *self.half.borrow_mut() = Some(w);
+        ok
+    }
+}
+
+thread_local! {
+    /// This core's Pub/Sub relays (address, state, writer), for [`shard_slots_moved`]. why:
+    /// a core runs on one thread, so this is per core; dead entries are pruned as it goes.
+    static PUBSUB_RELAYS: RefCell<Vec<(String, Weak<Shared>, Weak<Writer>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// After a new slot table: every Pub/Sub relay of this core unsubscribes the shard channels
+/// whose slot it no longer serves, and the backend's `sunsubscribe` confirmations reach the
+/// client as Redis 7 sends them when a slot leaves a node, so the client resubscribes at the
+/// new owner.
+pub(crate) fn shard_slots_moved(view: &CoreView) {
+    let relays: Vec<(String, Rc<Shared>, Rc<Writer>)> = PUBSUB_RELAYS.with(|r| {
+        let mut r = r.borrow_mut();
+        r.retain(|(_, _, w)| w.strong_count() > 0);
+        r.iter()
+            .filter_map(|(a, s, w)| Some((a.clone(), s.upgrade()?, w.upgrade()?)))
+            .collect()
+    });
+    for (addr, shared, writer) in relays {
+        let moved: Vec<Vec<u8>> = shared
+            .shard_channels
+            .borrow()
+            .iter()
+            .filter(|ch| !serves(view, &addr, key_slot(ch)))
+            .cloned()
+            .collect();
+        if moved.is_empty() {
+            continue;
+        }
+        let mut req = Vec::with_capacity(64);
+        crate::resp::compose::array_header(&mut req, moved.len() + 1);
+        crate::resp::compose::bulk(&mut req, b"SUNSUBSCRIBE");
+        for ch in &moved {
+            crate::resp::compose::bulk(&mut req, ch);
+        }
+        glommio::spawn_local(async move {
+            let _ = writer.write(&req).await;
+        })
+        .detach();
+    }
+}
+
+/// Whether the relay to `addr` still serves `slot`: `addr` is its local owner, or (a relay
+/// to a peer proxy in active redirection) the peer owning it.
+fn serves(view: &CoreView, addr: &str, slot: u16) -> bool {
+    match view.snap.table.owner(slot) {
+        Owner::Local(i) => view.snap.backend_addr(i) == Some(addr),
+        Owner::Peer(p) => view.snap.peer_addr(p) == Some(addr),
+        Owner::Unbound => false,
+    }
 }
 
 /// A session's relay connection.
@@ -79,7 +159,7 @@ pub struct Relay {
     /// Backend address.
     pub addr: String,
     pub(super) mode: Mode,
-    w: WriteHalf,
+    w: Rc<Writer>,
     shared: Rc<Shared>,
     barriers: u64,
     /// Proxy client id this relay is registered under in `Control::relay_ids`.
@@ -252,7 +332,25 @@ fn track(shared: &Shared, frame: &[u8]) {
         shared.subs.set(count);
     } else if ends(b"\r\nssubscribe\r\n") || ends(b"\r\nsunsubscribe\r\n") {
         shared.shard_subs.set(count);
+        let name = el
+            .get(1)
+            .and_then(|&(s, e)| arr.get(s..e))
+            .and_then(bulk_body);
+        if let Some(name) = name {
+            let mut set = shared.shard_channels.borrow_mut();
+            if ends(b"\r\nssubscribe\r\n") {
+                set.insert(name.to_vec());
+            } else {
+                set.remove(name);
+            }
+        }
     }
+}
+
+/// The body of a bulk string frame (`$n\r\nbody\r\n`).
+fn bulk_body(frame: &[u8]) -> Option<&[u8]> {
+    let nl = memchr::memchr(b'\n', frame)?;
+    frame.get(nl + 1..)?.strip_suffix(b"\r\n")
 }
 
 /// A channel or pattern message (`message`/`pmessage`), RESP2 or RESP3.
@@ -412,6 +510,17 @@ impl Session {
         let reg = register.then(|| (pid, addr.to_string(), ctl.clone()));
         let cap = self.shard.config.client_max_pending_replies;
         glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode, reg, cap)).detach();
+        let w = Rc::new(Writer {
+            half: RefCell::new(Some(w)),
+            lock: glommio::sync::Semaphore::new(1),
+        });
+        if mode == Mode::PubSub {
+            PUBSUB_RELAYS.with(|r| {
+                let mut r = r.borrow_mut();
+                r.retain(|(_, _, w)| w.strong_count() > 0);
+                r.push((addr.to_string(), Rc::downgrade(&shared), Rc::downgrade(&w)));
+            });
+        }
         self.relay = Some(Relay {
             addr: addr.to_string(),
             mode,
@@ -475,8 +584,11 @@ impl Session {
         let Some(relay) = self.relay.as_mut() else {
             return;
         };
-        if relay.w.write_all(bytes).await.is_err() || relay.w.flush().await.is_err() {
-            relay.shared.dead.set(true);
+        let w = relay.w.clone();
+        if !w.write(bytes).await {
+            if let Some(relay) = self.relay.as_ref() {
+                relay.shared.dead.set(true);
+            }
             self.relay = None;
             self.queue.push(Pending::Close);
         }

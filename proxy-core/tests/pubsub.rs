@@ -244,3 +244,54 @@ fn slot_moving_away_sunsubscribes_its_shard_channels() {
     );
     assert_eq!(kept.read().unwrap(), bulks(&["smessage", &stay, "m"]));
 }
+
+/// Peak resident memory of process `pid`, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// A subscriber that never reads while 128 MiB of messages are published: the relay pump
+/// stops at `client_max_pending_replies`, so the messages back up in Redis (whose Pub/Sub
+/// output limit then drops the relay, and the proxy closes the subscriber with an error),
+/// not in the proxy.
+#[test]
+fn slow_subscriber_does_not_grow_proxy_memory() {
+    const MSG: usize = 32 * 1024;
+    const COUNT: usize = 4000;
+    // why: the idle proxy is ~10 MiB; 64 pending messages of 32 KiB are 2 MiB more. A proxy
+    // that buffered what the subscriber does not read would hold up to 128 MiB.
+    const RSS_BOUND_KIB: u64 = 64 * 1024;
+    let r = support::redis();
+    let p = proxy_with(&[("UNDERMOON_CLIENT_MAX_PENDING_REPLIES", "64")]);
+    setcluster(&p, &format!("v2 1 NOFLAG db {} 1 0-16383", r.addr()));
+    let mut s = sub(p.port, false, &["SUBSCRIBE", "firehose"]);
+    let mut publisher = Client::connect(p.port);
+    let body = "x".repeat(MSG);
+    for _ in 0..COUNT {
+        let Value::Int(n) = publisher.cmd(&["PUBLISH", "firehose", &body]) else {
+            panic!("PUBLISH failed")
+        };
+        assert!(n <= 1);
+    }
+    let rss = peak_rss_kib(p.child.id());
+    assert!(rss < RSS_BOUND_KIB, "proxy peak RSS {rss} KiB");
+    // The proxy still serves, and the subscriber learns it lost messages: read until the
+    // error (Redis dropped the relay at its output limit) and the close.
+    assert_eq!(publisher.cmd(&["PING"]), Value::Simple("PONG".into()));
+    let mut read = 0;
+    let end = loop {
+        match s.read() {
+            Ok(Value::Array(_)) => read += 1,
+            other => break other,
+        }
+    };
+    assert!(read < COUNT, "all {read} messages arrived");
+    assert!(
+        matches!(&end, Ok(Value::Error(e)) if e.contains("connection lost")),
+        "{end:?}"
+    );
+}

@@ -2,6 +2,13 @@
 //! with one Redis owning a third of the slots: classic messages reach the subscribers of
 //! every proxy, shard channels live with their slot's owner, and a lost backend closes its
 //! subscribers with an error.
+// why: test code: a failing unwrap is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod support;
 use std::time::{Duration, Instant};
 use support::*;
@@ -14,7 +21,6 @@ struct Three {
 const RANGES: [&str; 3] = ["0-5460", "5461-10922", "10923-16383"];
 
 // why: a test fixture over fixed-size arrays.
-#[allow(clippy::indexing_slicing)]
 fn three(env: &[(&str, &str)]) -> Three {
     let redis: Vec<Proc> = (0..3).map(|_| support::redis()).collect();
     let proxies: Vec<Proc> = (0..3).map(|_| proxy_with(env)).collect();
@@ -47,7 +53,6 @@ fn sub(port: u16, resp3: bool, cmd: &[&str]) -> Client {
 }
 
 #[test]
-#[allow(clippy::indexing_slicing)]
 fn publish_reaches_subscribers_of_every_proxy() {
     let mut t = three(&[]);
     let (pa, pb, pc) = (t.proxies[0].port, t.proxies[1].port, t.proxies[2].port);
@@ -114,14 +119,8 @@ fn channel_of(i: usize) -> String {
         .unwrap_or_default()
 }
 
-fn slot_of(key: &[u8]) -> u16 {
-    let k = match key.iter().position(|&b| b == b'{') {
-        Some(o) => match key[o + 1..].iter().position(|&b| b == b'}') {
-            Some(c) if c > 0 => &key[o + 1..o + 1 + c],
-            _ => key,
-        },
-        None => key,
-    };
+/// Redis' key slot (CRC16 mod 16384) of a name without a hash tag.
+fn slot_of(k: &[u8]) -> u16 {
     let mut crc: u16 = 0;
     for &b in k {
         crc ^= u16::from(b) << 8;
@@ -137,7 +136,6 @@ fn slot_of(key: &[u8]) -> u16 {
 }
 
 #[test]
-#[allow(clippy::indexing_slicing)]
 fn shard_channels_live_with_their_slot() {
     let t = three(&[]);
     let (pa, pb) = (t.proxies[0].port, t.proxies[1].port);
@@ -173,7 +171,6 @@ fn shard_channels_live_with_their_slot() {
 }
 
 #[test]
-#[allow(clippy::indexing_slicing)]
 fn shard_channels_forwarded_in_active_redirection() {
     let t = three(&[("UNDERMOON_ACTIVE_REDIRECTION", "true")]);
     let on_b = channel_of(1);
@@ -204,7 +201,6 @@ fn redis_py_cluster_sharded_pubsub() {
 }
 
 #[test]
-#[allow(clippy::indexing_slicing)]
 fn slot_moving_away_sunsubscribes_its_shard_channels() {
     let t = three(&[]);
     let on_a = channel_of(0);

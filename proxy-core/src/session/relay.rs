@@ -101,10 +101,13 @@ impl Writer {
     }
 }
 
+/// A registered Pub/Sub relay: backend address, state, writer.
+type Registered = (String, Weak<Shared>, Weak<Writer>);
+
 thread_local! {
     /// This core's Pub/Sub relays (address, state, writer), for [`shard_slots_moved`]. why:
     /// a core runs on one thread, so this is per core; dead entries are pruned as it goes.
-    static PUBSUB_RELAYS: RefCell<Vec<(String, Weak<Shared>, Weak<Writer>)>> =
+    static PUBSUB_RELAYS: RefCell<Vec<Registered>> =
         const { RefCell::new(Vec::new()) };
 }
 

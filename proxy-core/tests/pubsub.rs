@@ -172,11 +172,26 @@ fn shard_channels_live_with_their_slot() {
 
 #[test]
 fn shard_channels_forwarded_in_active_redirection() {
-    let t = three(&[("UNDERMOON_ACTIVE_REDIRECTION", "true")]);
+    let t = three(&[
+        ("UNDERMOON_ACTIVE_REDIRECTION", "true"),
+        ("UNDERMOON_PASSWORD", "pw"),
+    ]);
     let on_b = channel_of(1);
-    // Subscribed through A, published through C: both forwarded to B.
-    let mut s = sub(t.proxies[0].port, false, &["SSUBSCRIBE", &on_b]);
+    // Subscribed through A, published through C: both forwarded to B (which wants the
+    // cluster's password from A's relay too).
+    let mut s = Client::connect(t.proxies[0].port);
+    s.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(s.cmd(&["AUTH", "pw"]), Value::ok());
+    assert_eq!(
+        s.cmd(&["SSUBSCRIBE", &on_b]),
+        Value::Array(vec![
+            Value::bulk("ssubscribe"),
+            Value::bulk(&on_b),
+            Value::Int(1)
+        ])
+    );
     let mut p = Client::connect(t.proxies[2].port);
+    assert_eq!(p.cmd(&["AUTH", "pw"]), Value::ok());
     assert_eq!(p.cmd(&["SPUBLISH", &on_b, "m"]), Value::Int(1));
     assert_eq!(s.read().unwrap(), bulks(&["smessage", &on_b, "m"]));
 }

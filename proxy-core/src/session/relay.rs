@@ -541,6 +541,11 @@ impl Session {
     /// Opens listeners on every other local backend for a channel/pattern relay to `addr`.
     async fn open_listeners(&mut self, addr: &str, mode: Mode) {
         let view = self.shard.view();
+        if !view.backends.iter().any(|g| g.addr() == addr) {
+            // why: a relay to a peer proxy (active redirection): that proxy listens on its
+            // own backends; listeners here would deliver each message twice.
+            return;
+        }
         let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
         for g in view.backends.iter().filter(|g| g.addr() != addr) {
             let Ok(stream) = TcpStream::connect_timeout(g.addr(), timeout).await else {
@@ -661,9 +666,23 @@ impl Session {
             // Shard channels live with their slot's owner, like keys.
             match self.shard_target(req) {
                 ShardTarget::Addr(a) => {
-                    if self.open_relay(&a, Mode::PubSub).await {
-                        self.relay_write(&req.frame).await;
+                    if !self.open_relay(&a, Mode::PubSub).await {
+                        return;
                     }
+                    let peer = !view.backends.iter().any(|g| g.addr() == a);
+                    if let (true, Some(pw)) = (peer, self.shard.config.password.clone()) {
+                        // why: a peer proxy of the cluster shares its password; the
+                        // client already authenticated here. The +OK is not the client's.
+                        let mut auth = Vec::with_capacity(32 + pw.len());
+                        crate::resp::compose::array_header(&mut auth, 2);
+                        crate::resp::compose::bulk(&mut auth, b"AUTH");
+                        crate::resp::compose::bulk(&mut auth, pw.as_bytes());
+                        if let Some(r) = self.relay.as_ref() {
+                            r.skip_replies(1);
+                        }
+                        self.relay_write(&auth).await;
+                    }
+                    self.relay_write(&req.frame).await;
                     return;
                 }
                 other => return self.reply_shard_error(other, req),

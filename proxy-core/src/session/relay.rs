@@ -804,3 +804,22 @@ impl Session {
         Some(Disposition::Keep)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracks_shard_channels_from_confirmations() {
+        let shared = Shared::default();
+        track(&shared, b"*3\r\n$10\r\nssubscribe\r\n$2\r\nch\r\n:1\r\n");
+        track(&shared, b">3\r\n$10\r\nssubscribe\r\n$3\r\nch2\r\n:2\r\n");
+        assert_eq!(shared.shard_subs.get(), 2);
+        assert!(shared.shard_channels.borrow().contains(&b"ch2"[..]));
+        track(&shared, b"*3\r\n$12\r\nsunsubscribe\r\n$2\r\nch\r\n:1\r\n");
+        assert_eq!(shared.shard_subs.get(), 1);
+        let set = shared.shard_channels.borrow();
+        assert!(!set.contains(&b"ch"[..]) && set.len() == 1);
+        assert_eq!(bulk_body(b"$3\r\nabc\r\n"), Some(&b"abc"[..]));
+    }
+}

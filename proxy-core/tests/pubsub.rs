@@ -22,10 +22,23 @@ const RANGES: [&str; 3] = ["0-5460", "5461-10922", "10923-16383"];
 
 // why: a test fixture over fixed-size arrays.
 fn three(env: &[(&str, &str)]) -> Three {
-    let redis: Vec<Proc> = (0..3).map(|_| support::redis()).collect();
+    three_with(env, 1)
+}
+
+/// Three proxies with `per` Redis each, splitting the proxy's third of the slots.
+fn three_with(env: &[(&str, &str)], per: usize) -> Three {
+    let redis: Vec<Proc> = (0..3 * per).map(|_| support::redis()).collect();
     let proxies: Vec<Proc> = (0..3).map(|_| proxy_with(env)).collect();
+    let bounds: [(u16, u16); 3] = [(0, 5460), (5461, 10922), (10923, 16383)];
     for i in 0..3 {
-        let mut line = format!("v2 1 NOFLAG db {} 1 {}", redis[i].addr(), RANGES[i]);
+        let (lo, hi) = bounds[i];
+        let step = (hi - lo + 1) / per as u16;
+        let mut line = String::from("v2 1 NOFLAG db");
+        for k in 0..per {
+            let a = lo + step * k as u16;
+            let b = if k + 1 == per { hi } else { a + step - 1 };
+            line.push_str(&format!(" {} 1 {a}-{b}", redis[i * per + k].addr()));
+        }
         line.push_str(" PEER");
         for j in (0..3).filter(|&j| j != i) {
             line.push_str(&format!(" {} 1 {}", proxies[j].addr(), RANGES[j]));
@@ -37,6 +50,23 @@ fn three(env: &[(&str, &str)]) -> Three {
 
 fn bulks(v: &[&str]) -> Value {
     Value::Array(v.iter().map(|s| Value::bulk(s)).collect())
+}
+
+trait WithInt {
+    fn with_int(self, n: i64) -> Value;
+}
+
+impl WithInt for Value {
+    /// The array with an integer appended (a subscribe confirmation's count).
+    fn with_int(self, n: i64) -> Value {
+        match self {
+            Value::Array(mut v) => {
+                v.push(Value::Int(n));
+                Value::Array(v)
+            }
+            other => other,
+        }
+    }
 }
 
 fn sub(port: u16, resp3: bool, cmd: &[&str]) -> Client {
@@ -198,7 +228,8 @@ fn shard_channels_forwarded_in_active_redirection() {
 
 #[test]
 fn redis_py_cluster_sharded_pubsub() {
-    let t = three(&[]);
+    // Two backends per proxy, as deployed: a node's shard channels span both.
+    let t = three_with(&[], 2);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/pubsub_cluster.py");
     let port = t.proxies.first().map(|p| p.port).unwrap_or_default();
     let out = std::process::Command::new("python3")
@@ -305,4 +336,46 @@ fn slow_subscriber_does_not_grow_proxy_memory() {
         matches!(&end, Ok(Value::Error(e)) if e.contains("connection lost")),
         "{end:?}"
     );
+}
+
+/// One connection, shard channels on both backends of a proxy: each backend's channels on
+/// a connection of their own, replies in command order, one SUNSUBSCRIBE ends them all.
+#[test]
+fn shard_channels_of_one_connection_span_the_backends() {
+    let t = three_with(&[], 2);
+    let find = |lo: u16, hi: u16| {
+        (0..)
+            .map(|n| format!("c{n}"))
+            .find(|c| (lo..=hi).contains(&slot_of(c.as_bytes())))
+            .unwrap_or_default()
+    };
+    let (x, y) = (find(0, 2729), find(2730, 5460));
+    let port = t.proxies[0].port;
+    let mut s = sub(port, false, &["SSUBSCRIBE", &x]);
+    let mut req = Client::encode(&["SSUBSCRIBE", &y]);
+    req.extend(Client::encode(&["PING"]));
+    s.send_raw(&req).unwrap();
+    assert_eq!(s.read().unwrap(), bulks(&["ssubscribe", &y]).with_int(1));
+    assert_eq!(s.read().unwrap(), bulks(&["pong", ""]));
+    let mut p = Client::connect(port);
+    assert_eq!(p.cmd(&["SPUBLISH", &y, "my"]), Value::Int(1));
+    assert_eq!(p.cmd(&["SPUBLISH", &x, "mx"]), Value::Int(1));
+    assert_eq!(s.read().unwrap(), bulks(&["smessage", &y, "my"]));
+    assert_eq!(s.read().unwrap(), bulks(&["smessage", &x, "mx"]));
+    s.send_raw(&Client::encode(&["SUNSUBSCRIBE"])).unwrap();
+    let mut gone: Vec<String> = (0..2)
+        .map(|_| match s.read().unwrap() {
+            Value::Array(v) => {
+                assert_eq!(v[0], Value::bulk("sunsubscribe"));
+                v[1].text()
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    gone.sort();
+    let mut want = vec![x.clone(), y.clone()];
+    want.sort();
+    assert_eq!(gone, want);
+    // Out of subscribed mode: a plain command runs.
+    assert_eq!(s.cmd(&["SET", &x, "v"]), Value::ok());
 }

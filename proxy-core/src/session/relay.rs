@@ -57,6 +57,9 @@ pub enum Mode {
     Listen,
     /// A listener beside a MONITOR relay: every line the other backend logs.
     MonitorListen,
+    /// Shard channels on another backend than the main relay's (a cluster client keeps one
+    /// connection per node, and a proxy node has several backends): every frame passes.
+    Shard,
 }
 
 /// State shared by the session and the pump task.
@@ -174,6 +177,19 @@ pub struct Relay {
     pub(super) idle: bool,
     /// Listeners on the other local backends (channel and pattern subscriptions).
     listeners: Vec<(WriteHalf, Rc<Shared>)>,
+    /// Connections for shard channels of other backends than `addr` ([`Mode::Shard`]).
+    shards: Vec<Extra>,
+    /// Where the last command went: 0 the main relay, `i + 1` `shards[i]`. why: before a
+    /// command goes to another connection the last one is drained (a barrier), so replies
+    /// stay in command order.
+    last: usize,
+}
+
+/// A shard channel connection beside the main relay.
+struct Extra {
+    addr: String,
+    w: Rc<Writer>,
+    shared: Rc<Shared>,
 }
 
 impl Drop for Relay {
@@ -181,6 +197,9 @@ impl Drop for Relay {
         self.shared.stop.notify();
         for (_, l) in &self.listeners {
             l.stop.notify();
+        }
+        for x in &self.shards {
+            x.shared.stop.notify();
         }
         if let Some((id, ctl)) = self.registered.take() {
             if let Ok(mut m) = ctl.relay_ids.lock() {
@@ -200,7 +219,17 @@ impl Relay {
 
     /// Whether a subscription is still open on it.
     pub(super) fn subscribed(&self) -> bool {
-        self.shared.subs.get() > 0 || self.shared.shard_subs.get() > 0
+        self.shared.subs.get() > 0
+            || self.shared.shard_subs.get() > 0
+            || self.shards.iter().any(|x| x.shared.shard_subs.get() > 0)
+    }
+
+    /// The connection `i` (0: main, `i + 1`: `shards[i]`).
+    fn conn(&self, i: usize) -> Option<(Rc<Shared>, Rc<Writer>)> {
+        match i.checked_sub(1) {
+            None => Some((self.shared.clone(), self.w.clone())),
+            Some(j) => self.shards.get(j).map(|x| (x.shared.clone(), x.w.clone())),
+        }
     }
 }
 
@@ -534,6 +563,8 @@ impl Session {
             redirect: 0,
             idle: false,
             listeners: Vec::new(),
+            shards: Vec::new(),
+            last: 0,
         });
         true
     }
@@ -602,13 +633,17 @@ impl Session {
         }
     }
 
-    /// Waits until the backend answered everything sent on the relay before now.
+    /// Waits until the backend answered everything sent on the relay before now (on the
+    /// connection the last command went to: the others are drained already).
     pub(super) async fn relay_barrier(&mut self) {
         let Some(relay) = self.relay.as_mut() else {
             return;
         };
         relay.barriers += 1;
         let marker = format!("undermoon-relay-barrier-{}-{}", self.id, relay.barriers);
+        let Some((shared, w)) = relay.conn(relay.last) else {
+            return;
+        };
         let mut req = Vec::with_capacity(64);
         crate::resp::compose::array_header(&mut req, 2);
         crate::resp::compose::bulk(&mut req, b"PING");
@@ -616,14 +651,104 @@ impl Session {
         let mut expect = Vec::with_capacity(48);
         crate::resp::compose::bulk(&mut expect, marker.as_bytes());
         let slot = ReplySlot::new();
-        *relay.shared.barrier.borrow_mut() = Some((expect, slot.clone()));
-        if relay.shared.dead.get() {
+        *shared.barrier.borrow_mut() = Some((expect, slot.clone()));
+        if shared.dead.get() {
             return;
         }
-        self.relay_write(&req).await;
-        if self.relay.is_some() {
-            slot.filled().await;
+        if !w.write(&req).await {
+            shared.dead.set(true);
+            self.relay = None;
+            self.queue.push(Pending::Close);
+            return;
         }
+        slot.filled().await;
+    }
+
+    /// Sends a shard (un)subscription to connection `i` of the relay (draining the one
+    /// used before, if another).
+    async fn shard_write(&mut self, i: usize, bytes: &[u8]) {
+        if self.relay.as_ref().is_some_and(|r| r.last != i) {
+            self.relay_barrier().await;
+        }
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        relay.last = i;
+        let Some((shared, w)) = relay.conn(i) else {
+            return;
+        };
+        if !w.write(bytes).await {
+            shared.dead.set(true);
+            self.relay = None;
+            self.queue.push(Pending::Close);
+        }
+    }
+
+    /// The relay connection for shard channels on `addr`: the main one, an open extra one,
+    /// or a new one. `None`: the backend is unavailable (the error is queued).
+    async fn shard_conn(&mut self, addr: &str) -> Option<usize> {
+        let relay = self.relay.as_ref()?;
+        if relay.addr == addr {
+            return Some(0);
+        }
+        if let Some(j) = relay.shards.iter().position(|x| x.addr == addr) {
+            return Some(j + 1);
+        }
+        let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
+        let Ok(stream) = TcpStream::connect_timeout(addr, timeout).await else {
+            self.relay_barrier().await;
+            self.error(&format!("ERR proxy: backend {addr} unavailable"));
+            return None;
+        };
+        let _ = stream.set_nodelay(true);
+        let (r, mut w) = split(stream);
+        let shared = Rc::new(Shared::default());
+        let mut hello = Vec::new();
+        if self.resp3 {
+            hello.extend_from_slice(HELLO3);
+            shared.skip.set(1);
+        }
+        let view = self.shard.view();
+        if let (false, Some(pw)) = (
+            view.backends.iter().any(|g| g.addr() == addr),
+            self.shard.config.password.as_ref(),
+        ) {
+            // why: a peer proxy (active redirection) shares the cluster's password.
+            crate::resp::compose::array_header(&mut hello, 2);
+            crate::resp::compose::bulk(&mut hello, b"AUTH");
+            crate::resp::compose::bulk(&mut hello, pw.as_bytes());
+            shared.skip.set(shared.skip.get() + 1);
+        }
+        if !hello.is_empty() && w.write_all(&hello).await.is_err() {
+            self.relay_barrier().await;
+            self.error("ERR proxy: backend connection lost");
+            return None;
+        }
+        let cap = self.shard.config.client_max_pending_replies;
+        glommio::spawn_local(pump(
+            shared.clone(),
+            self.queue.clone(),
+            r,
+            Mode::Shard,
+            None,
+            cap,
+        ))
+        .detach();
+        let w = Rc::new(Writer {
+            half: RefCell::new(Some(w)),
+            lock: glommio::sync::Semaphore::new(1),
+        });
+        PUBSUB_RELAYS.with(|r| {
+            r.borrow_mut()
+                .push((addr.to_string(), Rc::downgrade(&shared), Rc::downgrade(&w)));
+        });
+        let relay = self.relay.as_mut()?;
+        relay.shards.push(Extra {
+            addr: addr.to_string(),
+            w,
+            shared,
+        });
+        Some(relay.shards.len())
     }
 
     /// `HELLO 2|3` while holding a relay: the relay switches too (its reply dropped; the
@@ -641,8 +766,19 @@ impl Session {
             for (_, l) in &r.listeners {
                 l.skip.set(l.skip.get().saturating_add(1));
             }
+            let extras: Vec<Rc<Writer>> = r
+                .shards
+                .iter()
+                .map(|x| {
+                    x.shared.skip.set(x.shared.skip.get().saturating_add(1));
+                    x.w.clone()
+                })
+                .collect();
             self.relay_write(&hello).await;
             self.listeners_write(&hello).await;
+            for w in extras {
+                let _ = w.write(&hello).await;
+            }
         }
     }
 
@@ -757,11 +893,28 @@ impl Session {
                 self.close_relay();
                 return None;
             }
-            if elsewhere {
-                self.relay_barrier().await;
-                self.error(
-                    "ERR proxy: the shard channels of one connection must all be on one backend",
-                );
+            if let (true, ShardTarget::Addr(a)) = (elsewhere, &target) {
+                // Shard channels of another backend: on a connection of their own.
+                if let Some(r) = self.relay.as_mut() {
+                    r.idle = false;
+                }
+                if let Some(i) = self.shard_conn(a).await {
+                    self.shard_write(i, &req.frame).await;
+                }
+            } else if shard_cmd && req.len() == 1 {
+                // SUNSUBSCRIBE (all): every connection holding shard channels.
+                let n = self.relay.as_ref().map_or(0, |r| r.shards.len());
+                self.shard_write(0, &req.frame).await;
+                for i in 1..=n {
+                    let held = self
+                        .relay
+                        .as_ref()
+                        .and_then(|r| r.conn(i))
+                        .is_some_and(|(sh, _)| sh.shard_subs.get() > 0);
+                    if held {
+                        self.shard_write(i, &req.frame).await;
+                    }
+                }
             } else {
                 if let Some(r) = self.relay.as_mut() {
                     r.idle = false;
@@ -772,7 +925,7 @@ impl Session {
                 if let (true, true, Some(addr)) = (channels, no_listeners, addr) {
                     self.open_listeners(&addr, Mode::Listen).await;
                 }
-                self.relay_write(&req.frame).await;
+                self.shard_write(0, &req.frame).await;
                 if channels {
                     self.listeners_write(&req.frame).await;
                 }
@@ -800,7 +953,7 @@ impl Session {
             return None;
         }
         // RESP2: the backend answers with Redis' own refusal.
-        self.relay_write(&req.frame).await;
+        self.shard_write(0, &req.frame).await;
         Some(Disposition::Keep)
     }
 }

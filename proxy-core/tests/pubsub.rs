@@ -379,3 +379,31 @@ fn shard_channels_of_one_connection_span_the_backends() {
     // Out of subscribed mode: a plain command runs.
     assert_eq!(s.cmd(&["SET", &x, "v"]), Value::ok());
 }
+
+/// A peer that accepts connections and never answers delays PUBLISH by `backend_timeout`
+/// at most, and counts no receivers.
+#[test]
+fn a_silent_peer_delays_publish_by_the_backend_timeout_only() {
+    let r = support::redis();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let p = proxy_with(&[("UNDERMOON_BACKEND_TIMEOUT", "300")]);
+    setcluster(
+        &p,
+        &format!(
+            "v2 1 NOFLAG db {} 1 0-8191 PEER {silent_addr} 1 8192-16383",
+            r.addr()
+        ),
+    );
+    let _s = sub(p.port, false, &["SUBSCRIBE", "c"]);
+    let mut c = Client::connect(p.port);
+    for _ in 0..2 {
+        let start = Instant::now();
+        assert_eq!(c.cmd(&["PUBLISH", "c", "m"]), Value::Int(1));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}

@@ -407,3 +407,49 @@ fn a_silent_peer_delays_publish_by_the_backend_timeout_only() {
         );
     }
 }
+
+/// redis-py 8 follows a shard channel whose slot moves from A to B and gets what is
+/// published after the move. (redis-py also re-routes on its own after a MOVED and a slot
+/// refresh, so this passes without A's `sunsubscribe` push too; the push itself is asserted
+/// by `slot_moving_away_sunsubscribes_its_shard_channels`.)
+#[test]
+fn redis_py_follows_a_shard_channel_across_a_slot_move() {
+    let t = three(&[]);
+    let ch = channel_of(0);
+    let s = slot_of(ch.as_bytes());
+    assert!(s < 5460);
+    let (a, b, c) = (
+        t.proxies[0].addr(),
+        t.proxies[1].addr(),
+        t.proxies[2].addr(),
+    );
+    let (ra, rb, rc) = (t.redis[0].addr(), t.redis[1].addr(), t.redis[2].addr());
+    let hi = s + 1;
+    let lines = [
+        format!(
+            "v2 2 NOFLAG db {ra} 1 {hi}-5460 PEER {b} 1 0-{s} {b} 1 5461-10922 {c} 1 10923-16383"
+        ),
+        format!(
+            "v2 2 NOFLAG db {rb} 1 0-{s} {rb} 1 5461-10922 PEER {a} 1 {hi}-5460 {c} 1 10923-16383"
+        ),
+        format!(
+            "v2 2 NOFLAG db {rc} 1 10923-16383 PEER {a} 1 {hi}-5460 {b} 1 0-{s} {b} 1 5461-10922"
+        ),
+    ];
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/pubsub_migrate.py");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script).arg(&ch);
+    for (p, l) in t.proxies.iter().zip(&lines) {
+        cmd.arg(p.port.to_string()).arg(l);
+    }
+    let out = cmd
+        .output()
+        .expect("python3 must be installed (scripts/test installs redis-py)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "redis-py script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("redis-py migrate ok"), "{stdout}");
+}

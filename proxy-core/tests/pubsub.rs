@@ -362,6 +362,26 @@ fn shard_channels_of_one_connection_span_the_backends() {
     assert_eq!(p.cmd(&["SPUBLISH", &x, "mx"]), Value::Int(1));
     assert_eq!(s.read().unwrap(), bulks(&["smessage", &y, "my"]));
     assert_eq!(s.read().unwrap(), bulks(&["smessage", &x, "mx"]));
+    // PUBSUB answers for both backends of the proxy.
+    assert_eq!(
+        p.cmd(&["PUBSUB", "SHARDNUMSUB", &x, &y, "none"]),
+        Value::Array(vec![
+            Value::bulk(&x),
+            Value::Int(1),
+            Value::bulk(&y),
+            Value::Int(1),
+            Value::bulk("none"),
+            Value::Int(0)
+        ])
+    );
+    let Value::Array(chans) = p.cmd(&["PUBSUB", "SHARDCHANNELS"]) else {
+        panic!("SHARDCHANNELS")
+    };
+    let mut chans: Vec<String> = chans.iter().map(Value::text).collect();
+    chans.sort();
+    let mut want = vec![x.clone(), y.clone()];
+    want.sort();
+    assert_eq!(chans, want);
     s.send_raw(&Client::encode(&["SUNSUBSCRIBE"])).unwrap();
     let mut gone: Vec<String> = (0..2)
         .map(|_| match s.read().unwrap() {
@@ -373,8 +393,6 @@ fn shard_channels_of_one_connection_span_the_backends() {
         })
         .collect();
     gone.sort();
-    let mut want = vec![x.clone(), y.clone()];
-    want.sort();
     assert_eq!(gone, want);
     // Out of subscribed mode: a plain command runs.
     assert_eq!(s.cmd(&["SET", &x, "v"]), Value::ok());

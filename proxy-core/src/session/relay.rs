@@ -224,6 +224,17 @@ impl Relay {
             || self.shards.iter().any(|x| x.shared.shard_subs.get() > 0)
     }
 
+    /// The connection holding shard channel `ch`, if any (0: main, `i + 1`: `shards[i]`).
+    fn holder(&self, ch: &[u8]) -> Option<usize> {
+        if self.shared.shard_channels.borrow().contains(ch) {
+            return Some(0);
+        }
+        self.shards
+            .iter()
+            .position(|x| x.shared.shard_channels.borrow().contains(ch))
+            .map(|j| j + 1)
+    }
+
     /// The connection `i` (0: main, `i + 1`: `shards[i]`).
     fn conn(&self, i: usize) -> Option<(Rc<Shared>, Rc<Writer>)> {
         match i.checked_sub(1) {
@@ -878,6 +889,16 @@ impl Session {
             } else {
                 ShardTarget::Addr(relay.addr.clone())
             };
+            // why: a channel is unsubscribed where it is subscribed, even if its slot has
+            // moved since (the proxy's own SUNSUBSCRIBE after a slot move, or the client's).
+            let held = match (eq(Some(name), "sunsubscribe"), req.arg(1), &target) {
+                (true, Some(ch), t) if *t != ShardTarget::CrossSlot => relay.holder(ch),
+                _ => None,
+            };
+            if let Some(i) = held {
+                self.shard_write(i, &req.frame).await;
+                return Some(Disposition::Keep);
+            }
             let elsewhere = match &target {
                 ShardTarget::Addr(a) => *a != relay.addr,
                 _ => true,

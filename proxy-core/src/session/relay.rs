@@ -78,6 +78,9 @@ struct Shared {
     /// Shard channels subscribed, as the backend confirmed them: checked against each new
     /// slot table ([`shard_slots_moved`]).
     shard_channels: RefCell<HashSet<Vec<u8>>>,
+    /// Shard channels of the client over the main relay and its extra shard connections
+    /// (one cell shared by them all): the count a confirmation reports, as one Redis would.
+    shard_total: Rc<Cell<i64>>,
     stop: Notify,
     dead: Cell<bool>,
 }
@@ -344,19 +347,18 @@ fn is_channel_cmd(name: &[u8]) -> bool {
 }
 
 /// Updates the subscription counts from a confirmation frame (`*3`/`>3`: kind, name, count).
-fn track(shared: &Shared, frame: &[u8]) {
+/// Returns the frame to send instead, when its count must become the connection's total.
+fn track(shared: &Shared, frame: &[u8]) -> Option<Bytes> {
     if !matches!(frame.first(), Some(b'*' | b'>')) {
-        return;
+        return None;
     }
     let mut arr = frame.to_vec();
     if let Some(b) = arr.first_mut() {
         *b = b'*';
     }
-    let Some(el) = reply::array_elements(&arr, &Limits::REPLY) else {
-        return;
-    };
+    let el = reply::array_elements(&arr, &Limits::REPLY)?;
     let (Some(&(ks, ke)), Some(&(cs, ce))) = (el.first(), el.get(2)) else {
-        return;
+        return None;
     };
     let kind = arr.get(ks..ke).unwrap_or_default();
     let count = arr
@@ -365,7 +367,7 @@ fn track(shared: &Shared, frame: &[u8]) {
         .and_then(|c| c.strip_suffix(b"\r\n"))
         .and_then(|c| std::str::from_utf8(c).ok())
         .and_then(|c| c.parse::<i64>().ok());
-    let Some(count) = count else { return };
+    let count = count?;
     let ends = |w: &[u8]| kind.ends_with(w);
     if ends(b"\r\nsubscribe\r\n")
         || ends(b"\r\npsubscribe\r\n")
@@ -374,7 +376,13 @@ fn track(shared: &Shared, frame: &[u8]) {
     {
         shared.subs.set(count);
     } else if ends(b"\r\nssubscribe\r\n") || ends(b"\r\nsunsubscribe\r\n") {
-        shared.shard_subs.set(count);
+        let old = shared.shard_subs.replace(count);
+        let total = shared
+            .shard_total
+            .get()
+            .saturating_sub(old)
+            .saturating_add(count);
+        shared.shard_total.set(total);
         let name = el
             .get(1)
             .and_then(|&(s, e)| arr.get(s..e))
@@ -387,7 +395,14 @@ fn track(shared: &Shared, frame: &[u8]) {
                 set.remove(name);
             }
         }
+        if total != count {
+            let mut out = Vec::with_capacity(frame.len() + 8);
+            out.extend_from_slice(frame.get(..cs)?);
+            crate::resp::compose::integer(&mut out, total);
+            return Some(Bytes::from(out));
+        }
     }
+    None
 }
 
 /// The body of a bulk string frame (`$n\r\nbody\r\n`).
@@ -500,7 +515,7 @@ async fn pump(
                     if mode == Mode::Listen && !is_message(&frame) {
                         continue;
                     }
-                    track(&shared, &frame);
+                    let frame = track(&shared, &frame).unwrap_or(frame);
                     queue.push(Pending::Push(frame));
                 }
                 Ok(None) => break,
@@ -713,7 +728,10 @@ impl Session {
         };
         let _ = stream.set_nodelay(true);
         let (r, mut w) = split(stream);
-        let shared = Rc::new(Shared::default());
+        let shared = Rc::new(Shared {
+            shard_total: relay.shared.shard_total.clone(),
+            ..Shared::default()
+        });
         let mut hello = Vec::new();
         if self.resp3 {
             hello.extend_from_slice(HELLO3);
@@ -995,5 +1013,15 @@ mod tests {
         let set = shared.shard_channels.borrow();
         assert!(!set.contains(&b"ch"[..]) && set.len() == 1);
         assert_eq!(bulk_body(b"$3\r\nabc\r\n"), Some(&b"abc"[..]));
+        // A second connection of the same client: its counts become the total.
+        let other = Shared {
+            shard_total: shared.shard_total.clone(),
+            ..Shared::default()
+        };
+        let f = track(&other, b"*3\r\n$10\r\nssubscribe\r\n$1\r\nz\r\n:1\r\n");
+        assert_eq!(
+            f.as_deref(),
+            Some(&b"*3\r\n$10\r\nssubscribe\r\n$1\r\nz\r\n:2\r\n"[..])
+        );
     }
 }

@@ -15,6 +15,13 @@
 //! command is dispatched as usual; in RESP3 (where a subscribed client may run any command)
 //! it is dispatched as usual with the relay kept. `MONITOR` and `SYNC` last until the session
 //! ends or `RESET`. The relay socket is closed, never reused.
+//!
+//! Shard channels (issue #9) are routed by slot like keys: `-MOVED`, or in active
+//! redirection a relay to the owning proxy. Those of another local backend than the relay's
+//! get an extra connection there ([`Mode::Shard`]); commands switching connection first drain
+//! the previous one, so replies keep their order. After each new slot table,
+//! [`shard_slots_moved`] unsubscribes the channels whose slot left, and the client gets Redis
+//! 7's `sunsubscribe` push. A relay whose backend goes away ends the client with an error.
 
 use super::{Pending, Queue, Session};
 use crate::command::{Kind, ProxyCmd};

@@ -198,6 +198,7 @@ impl Shard {
             peers,
         });
         crate::migration::drain::on_install(&view);
+        crate::session::shard_slots_moved(&view);
         *self.view.borrow_mut() = view;
     }
 

@@ -34,6 +34,9 @@ pub enum ProxyCmd {
     Slowlog,
     /// `UMFORWARD <hops> <command...>`: a request forwarded by a peer (active redirection).
     Umforward,
+    /// `UMPUBLISH <channel> <message>`: a PUBLISH fanned out by a peer, published here
+    /// only ([`crate::session`] pubsub).
+    Umpublish,
     /// `AUTH password`
     Auth,
     /// `HELLO [protover [AUTH user pass] [SETNAME name]]`
@@ -151,6 +154,7 @@ pub fn lookup(name: &[u8]) -> Option<Kind> {
         b"command" => Kind::Proxy(ProxyCmd::Command),
         b"umctl" => Kind::Proxy(ProxyCmd::Umctl),
         b"umforward" => Kind::Proxy(ProxyCmd::Umforward),
+        b"umpublish" => Kind::Proxy(ProxyCmd::Umpublish),
         b"slowlog" => Kind::Proxy(ProxyCmd::Slowlog),
         b"auth" => Kind::Proxy(ProxyCmd::Auth),
         b"hello" => Kind::Proxy(ProxyCmd::Hello),

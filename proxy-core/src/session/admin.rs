@@ -92,6 +92,7 @@ impl Session {
             ProxyCmd::Slowlog => self.slowlog(req, 1, false),
             ProxyCmd::Umctl => return self.umctl(req).await,
             ProxyCmd::Umforward => self.umforward(req).await,
+            ProxyCmd::Umpublish => self.umpublish(req).await,
         }
         Disposition::Keep
     }

@@ -17,12 +17,15 @@ mod migrate;
 mod multi;
 mod node;
 mod owned;
+mod pubsub;
 mod redirect;
 mod relay;
 mod split;
 mod tracking;
 mod umctl;
 mod wait;
+
+pub(crate) use relay::shard_slots_moved;
 
 use crate::errors::{reply_for, Disposition, ProxyError};
 use crate::io::{split, OutBuf, ReadBuf, ReadHalf, WriteHalf};

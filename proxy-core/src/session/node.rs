@@ -31,7 +31,11 @@ impl Session {
         let name = req.arg(0);
         let sub = req.arg(1);
         let bytes = req.wire_bytes();
-        if eq(name, "dbsize") {
+        if eq(name, "publish") {
+            self.publish(req).await
+        } else if eq(name, "pubsub") {
+            self.pubsub(req).await
+        } else if eq(name, "dbsize") {
             self.fan_out(bytes, MergeKind::Sum).await
         } else if eq(name, "keys") {
             self.fan_out(bytes, MergeKind::Concat).await

@@ -15,6 +15,13 @@
 //! command is dispatched as usual; in RESP3 (where a subscribed client may run any command)
 //! it is dispatched as usual with the relay kept. `MONITOR` and `SYNC` last until the session
 //! ends or `RESET`. The relay socket is closed, never reused.
+//!
+//! Shard channels (issue #9) are routed by slot like keys: `-MOVED`, or in active
+//! redirection a relay to the owning proxy. Those of another local backend than the relay's
+//! get an extra connection there ([`Mode::Shard`]); commands switching connection first drain
+//! the previous one, so replies keep their order. After each new slot table,
+//! [`shard_slots_moved`] unsubscribes the channels whose slot left, and the client gets Redis
+//! 7's `sunsubscribe` push. A relay whose backend goes away ends the client with an error.
 
 use super::{Pending, Queue, Session};
 use crate::command::{Kind, ProxyCmd};
@@ -22,19 +29,21 @@ use crate::errors::{fixed, Disposition};
 use crate::io::{split, ReadBuf, ReadHalf, WriteHalf};
 use crate::resp::request::Request;
 use crate::resp::{reply, Limits};
+use crate::shard::CoreView;
 use crate::slot::{key_slot, Owner};
-use crate::snapshot::ClusterSnapshot;
 use crate::sync::{Notify, ReplySlot};
 use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::collections::HashSet;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 /// Read chunk of a relay. why: an RDB transfer (SYNC) streams large; Pub/Sub is small.
 const READ_CHUNK: usize = 16 * 1024;
 const HELLO3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+const LOST: &[u8] = b"-ERR proxy: pub/sub backend connection lost\r\n";
 const CLIENT_ID: &[u8] = b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n";
 
 /// What the relay carries.
@@ -55,6 +64,9 @@ pub enum Mode {
     Listen,
     /// A listener beside a MONITOR relay: every line the other backend logs.
     MonitorListen,
+    /// Shard channels on another backend than the main relay's (a cluster client keeps one
+    /// connection per node, and a proxy node has several backends): every frame passes.
+    Shard,
 }
 
 /// State shared by the session and the pump task.
@@ -70,8 +82,92 @@ struct Shared {
     shard_subs: Cell<i64>,
     /// The barrier in flight: its expected reply and who waits for it.
     barrier: RefCell<Option<(Vec<u8>, Rc<ReplySlot>)>>,
+    /// Shard channels subscribed, as the backend confirmed them: checked against each new
+    /// slot table ([`shard_slots_moved`]).
+    shard_channels: RefCell<HashSet<Vec<u8>>>,
+    /// Shard channels of the client over the main relay and its extra shard connections
+    /// (one cell shared by them all): the count a confirmation reports, as one Redis would.
+    shard_total: Rc<Cell<i64>>,
     stop: Notify,
     dead: Cell<bool>,
+}
+
+/// The relay socket's write half, shared by the session and the task that unsubscribes
+/// shard channels whose slot moved away; the semaphore keeps their writes whole.
+struct Writer {
+    half: RefCell<Option<WriteHalf>>,
+    lock: glommio::sync::Semaphore,
+}
+
+impl Writer {
+    /// Writes and flushes `bytes`; false when the socket is gone.
+    async fn write(&self, bytes: &[u8]) -> bool {
+        let Ok(_permit) = self.lock.acquire_permit(1).await else {
+            return false;
+        };
+        let Some(mut w) = self.half.borrow_mut().take() else {
+            return false;
+        };
+        let ok = w.write_all(bytes).await.is_ok() && w.flush().await.is_ok();
+        *self.half.borrow_mut() = Some(w);
+        ok
+    }
+}
+
+/// A registered Pub/Sub relay: backend address, state, writer.
+type Registered = (String, Weak<Shared>, Weak<Writer>);
+
+thread_local! {
+    /// This core's Pub/Sub relays (address, state, writer), for [`shard_slots_moved`]. why:
+    /// a core runs on one thread, so this is per core; dead entries are pruned as it goes.
+    static PUBSUB_RELAYS: RefCell<Vec<Registered>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// After a new slot table: every Pub/Sub relay of this core unsubscribes the shard channels
+/// whose slot it no longer serves, and the backend's `sunsubscribe` confirmations reach the
+/// client as Redis 7 sends them when a slot leaves a node, so the client resubscribes at the
+/// new owner.
+pub(crate) fn shard_slots_moved(view: &CoreView) {
+    let relays: Vec<(String, Rc<Shared>, Rc<Writer>)> = PUBSUB_RELAYS.with(|r| {
+        let mut r = r.borrow_mut();
+        r.retain(|(_, _, w)| w.strong_count() > 0);
+        r.iter()
+            .filter_map(|(a, s, w)| Some((a.clone(), s.upgrade()?, w.upgrade()?)))
+            .collect()
+    });
+    for (addr, shared, writer) in relays {
+        let moved: Vec<Vec<u8>> = shared
+            .shard_channels
+            .borrow()
+            .iter()
+            .filter(|ch| !serves(view, &addr, key_slot(ch)))
+            .cloned()
+            .collect();
+        if moved.is_empty() {
+            continue;
+        }
+        let mut req = Vec::with_capacity(64);
+        crate::resp::compose::array_header(&mut req, moved.len() + 1);
+        crate::resp::compose::bulk(&mut req, b"SUNSUBSCRIBE");
+        for ch in &moved {
+            crate::resp::compose::bulk(&mut req, ch);
+        }
+        glommio::spawn_local(async move {
+            let _ = writer.write(&req).await;
+        })
+        .detach();
+    }
+}
+
+/// Whether the relay to `addr` still serves `slot`: `addr` is its local owner, or (a relay
+/// to a peer proxy in active redirection) the peer owning it.
+fn serves(view: &CoreView, addr: &str, slot: u16) -> bool {
+    match view.snap.table.owner(slot) {
+        Owner::Local(i) => view.snap.backend_addr(i) == Some(addr),
+        Owner::Peer(p) => view.snap.peer_addr(p) == Some(addr),
+        Owner::Unbound => false,
+    }
 }
 
 /// A session's relay connection.
@@ -79,7 +175,7 @@ pub struct Relay {
     /// Backend address.
     pub addr: String,
     pub(super) mode: Mode,
-    w: WriteHalf,
+    w: Rc<Writer>,
     shared: Rc<Shared>,
     barriers: u64,
     /// Proxy client id this relay is registered under in `Control::relay_ids`.
@@ -91,6 +187,19 @@ pub struct Relay {
     pub(super) idle: bool,
     /// Listeners on the other local backends (channel and pattern subscriptions).
     listeners: Vec<(WriteHalf, Rc<Shared>)>,
+    /// Connections for shard channels of other backends than `addr` ([`Mode::Shard`]).
+    shards: Vec<Extra>,
+    /// Where the last command went: 0 the main relay, `i + 1` `shards[i]`. why: before a
+    /// command goes to another connection the last one is drained (a barrier), so replies
+    /// stay in command order.
+    last: usize,
+}
+
+/// A shard channel connection beside the main relay.
+struct Extra {
+    addr: String,
+    w: Rc<Writer>,
+    shared: Rc<Shared>,
 }
 
 impl Drop for Relay {
@@ -98,6 +207,9 @@ impl Drop for Relay {
         self.shared.stop.notify();
         for (_, l) in &self.listeners {
             l.stop.notify();
+        }
+        for x in &self.shards {
+            x.shared.stop.notify();
         }
         if let Some((id, ctl)) = self.registered.take() {
             if let Ok(mut m) = ctl.relay_ids.lock() {
@@ -117,15 +229,99 @@ impl Relay {
 
     /// Whether a subscription is still open on it.
     pub(super) fn subscribed(&self) -> bool {
-        self.shared.subs.get() > 0 || self.shared.shard_subs.get() > 0
+        self.shared.subs.get() > 0
+            || self.shared.shard_subs.get() > 0
+            || self.shards.iter().any(|x| x.shared.shard_subs.get() > 0)
+    }
+
+    /// The connection holding shard channel `ch`, if any (0: main, `i + 1`: `shards[i]`).
+    fn holder(&self, ch: &[u8]) -> Option<usize> {
+        if self.shared.shard_channels.borrow().contains(ch) {
+            return Some(0);
+        }
+        self.shards
+            .iter()
+            .position(|x| x.shared.shard_channels.borrow().contains(ch))
+            .map(|j| j + 1)
+    }
+
+    /// The connection `i` (0: main, `i + 1`: `shards[i]`).
+    fn conn(&self, i: usize) -> Option<(Rc<Shared>, Rc<Writer>)> {
+        match i.checked_sub(1) {
+            None => Some((self.shared.clone(), self.w.clone())),
+            Some(j) => self.shards.get(j).map(|x| (x.shared.clone(), x.w.clone())),
+        }
     }
 }
 
-/// The local backend owning `slot`, if this proxy serves it.
-fn local_owner(snap: &ClusterSnapshot, slot: u16) -> Option<u16> {
-    match snap.table.owner(slot) {
-        Owner::Local(i) => Some(i),
-        _ => None,
+/// Where a shard channel (un)subscription goes.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ShardTarget {
+    /// A relay to this address: the local backend owning the slot, or in active
+    /// redirection the peer proxy owning it (which serves it from its own backend).
+    Addr(String),
+    /// Another proxy owns the slot: `-MOVED` (cluster mode).
+    Moved { slot: u16, peer: u16 },
+    /// Nobody owns it.
+    Unbound(u16),
+    /// The channels hash to several slots (`-CROSSSLOT`, as Redis).
+    CrossSlot,
+    /// No cluster configured.
+    NoCluster,
+}
+
+impl Session {
+    /// Where the SSUBSCRIBE/SUNSUBSCRIBE `req` goes. SUNSUBSCRIBE with no channel (all of
+    /// them) goes to the relay it has, or the first backend.
+    pub(super) fn shard_target(&self, req: &Request) -> ShardTarget {
+        let view = self.shard.view();
+        let mut slot = None;
+        for ch in req.args().skip(1) {
+            let s = key_slot(ch);
+            match slot {
+                Some(prev) if prev != s => return ShardTarget::CrossSlot,
+                _ => slot = Some(s),
+            }
+        }
+        let Some(slot) = slot else {
+            return match (self.relay.as_ref(), view.backends.first()) {
+                (Some(r), _) => ShardTarget::Addr(r.addr.clone()),
+                (None, Some(g)) => ShardTarget::Addr(g.addr().to_string()),
+                (None, None) => ShardTarget::NoCluster,
+            };
+        };
+        if !view.snap.has_cluster() {
+            return ShardTarget::NoCluster;
+        }
+        match view.snap.table.owner(slot) {
+            Owner::Local(i) => match view.snap.backend_addr(i) {
+                Some(a) => ShardTarget::Addr(a.to_string()),
+                None => ShardTarget::Unbound(slot),
+            },
+            Owner::Peer(peer) if self.shard.config.active_redirection => {
+                match view.snap.peer_addr(peer) {
+                    Some(a) => ShardTarget::Addr(a.to_string()),
+                    None => ShardTarget::Unbound(slot),
+                }
+            }
+            Owner::Peer(peer) => ShardTarget::Moved { slot, peer },
+            Owner::Unbound => ShardTarget::Unbound(slot),
+        }
+    }
+
+    /// The reply for a shard (un)subscription that no relay of this proxy serves.
+    pub(super) fn reply_shard_error(&mut self, t: ShardTarget, req: &Request) {
+        use crate::route::Route;
+        match t {
+            ShardTarget::Moved { slot, peer } => {
+                self.reply_route_error(Route::Moved { slot, peer }, req)
+            }
+            ShardTarget::Unbound(slot) => self.reply_route_error(Route::SlotUnbound(slot), req),
+            ShardTarget::CrossSlot => self.reply_static(fixed::MULTI_SLOTS),
+            ShardTarget::NoCluster | ShardTarget::Addr(_) => {
+                self.reply_static(fixed::CLUSTER_NOT_FOUND)
+            }
+        }
     }
 }
 
@@ -158,19 +354,18 @@ fn is_channel_cmd(name: &[u8]) -> bool {
 }
 
 /// Updates the subscription counts from a confirmation frame (`*3`/`>3`: kind, name, count).
-fn track(shared: &Shared, frame: &[u8]) {
+/// Returns the frame to send instead, when its count must become the connection's total.
+fn track(shared: &Shared, frame: &[u8]) -> Option<Bytes> {
     if !matches!(frame.first(), Some(b'*' | b'>')) {
-        return;
+        return None;
     }
     let mut arr = frame.to_vec();
     if let Some(b) = arr.first_mut() {
         *b = b'*';
     }
-    let Some(el) = reply::array_elements(&arr, &Limits::REPLY) else {
-        return;
-    };
+    let el = reply::array_elements(&arr, &Limits::REPLY)?;
     let (Some(&(ks, ke)), Some(&(cs, ce))) = (el.first(), el.get(2)) else {
-        return;
+        return None;
     };
     let kind = arr.get(ks..ke).unwrap_or_default();
     let count = arr
@@ -179,7 +374,7 @@ fn track(shared: &Shared, frame: &[u8]) {
         .and_then(|c| c.strip_suffix(b"\r\n"))
         .and_then(|c| std::str::from_utf8(c).ok())
         .and_then(|c| c.parse::<i64>().ok());
-    let Some(count) = count else { return };
+    let count = count?;
     let ends = |w: &[u8]| kind.ends_with(w);
     if ends(b"\r\nsubscribe\r\n")
         || ends(b"\r\npsubscribe\r\n")
@@ -188,8 +383,39 @@ fn track(shared: &Shared, frame: &[u8]) {
     {
         shared.subs.set(count);
     } else if ends(b"\r\nssubscribe\r\n") || ends(b"\r\nsunsubscribe\r\n") {
-        shared.shard_subs.set(count);
+        let old = shared.shard_subs.replace(count);
+        let total = shared
+            .shard_total
+            .get()
+            .saturating_sub(old)
+            .saturating_add(count);
+        shared.shard_total.set(total);
+        let name = el
+            .get(1)
+            .and_then(|&(s, e)| arr.get(s..e))
+            .and_then(bulk_body);
+        if let Some(name) = name {
+            let mut set = shared.shard_channels.borrow_mut();
+            if ends(b"\r\nssubscribe\r\n") {
+                set.insert(name.to_vec());
+            } else {
+                set.remove(name);
+            }
+        }
+        if total != count {
+            let mut out = Vec::with_capacity(frame.len() + 8);
+            out.extend_from_slice(frame.get(..cs)?);
+            crate::resp::compose::integer(&mut out, total);
+            return Some(Bytes::from(out));
+        }
     }
+    None
+}
+
+/// The body of a bulk string frame (`$n\r\nbody\r\n`).
+fn bulk_body(frame: &[u8]) -> Option<&[u8]> {
+    let nl = memchr::memchr(b'\n', frame)?;
+    frame.get(nl + 1..)?.strip_suffix(b"\r\n")
 }
 
 /// A channel or pattern message (`message`/`pmessage`), RESP2 or RESP3.
@@ -202,6 +428,19 @@ fn is_message(frame: &[u8]) -> bool {
     };
     let first = rest.get(nl + 1..).unwrap_or_default();
     first.starts_with(b"$7\r\nmessage\r\n") || first.starts_with(b"$8\r\npmessage\r\n")
+}
+
+/// Ends the client of a relay whose backend went away: an error, then the close. why: a
+/// subscriber must not wait for messages that can no longer come. A replication stream
+/// (Raw) gets no error frame inside its bytes.
+fn lost(queue: &Queue, mode: Mode) {
+    if queue.closed.get() {
+        return;
+    }
+    if mode != Mode::Raw {
+        queue.push(Pending::Ready(Bytes::from_static(LOST)));
+    }
+    queue.push(Pending::Close);
 }
 
 /// Copies what the backend sends into the session's queue until stopped or disconnected.
@@ -237,10 +476,9 @@ async fn pump(
                 if let Some((_, slot)) = shared.barrier.borrow_mut().take() {
                     slot.fill(Bytes::new());
                 }
-                // why: the backend closed (QUIT, or it went away): so does the client.
-                if !matches!(mode, Mode::Listen | Mode::MonitorListen) {
-                    queue.push(Pending::Close);
-                }
+                // why: the backend closed (QUIT, or it went away): so does the client, told
+                // why, since its subscriptions (or a listener's messages) are gone with it.
+                lost(&queue, mode);
                 return;
             }
         }
@@ -284,13 +522,13 @@ async fn pump(
                     if mode == Mode::Listen && !is_message(&frame) {
                         continue;
                     }
-                    track(&shared, &frame);
+                    let frame = track(&shared, &frame).unwrap_or(frame);
                     queue.push(Pending::Push(frame));
                 }
                 Ok(None) => break,
                 Err(_) => {
                     shared.dead.set(true);
-                    queue.push(Pending::Close);
+                    lost(&queue, mode);
                     return;
                 }
             }
@@ -337,6 +575,17 @@ impl Session {
         let reg = register.then(|| (pid, addr.to_string(), ctl.clone()));
         let cap = self.shard.config.client_max_pending_replies;
         glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode, reg, cap)).detach();
+        let w = Rc::new(Writer {
+            half: RefCell::new(Some(w)),
+            lock: glommio::sync::Semaphore::new(1),
+        });
+        if mode == Mode::PubSub {
+            PUBSUB_RELAYS.with(|r| {
+                let mut r = r.borrow_mut();
+                r.retain(|(_, _, w)| w.strong_count() > 0);
+                r.push((addr.to_string(), Rc::downgrade(&shared), Rc::downgrade(&w)));
+            });
+        }
         self.relay = Some(Relay {
             addr: addr.to_string(),
             mode,
@@ -347,6 +596,8 @@ impl Session {
             redirect: 0,
             idle: false,
             listeners: Vec::new(),
+            shards: Vec::new(),
+            last: 0,
         });
         true
     }
@@ -354,6 +605,11 @@ impl Session {
     /// Opens listeners on every other local backend for a channel/pattern relay to `addr`.
     async fn open_listeners(&mut self, addr: &str, mode: Mode) {
         let view = self.shard.view();
+        if !view.backends.iter().any(|g| g.addr() == addr) {
+            // why: a relay to a peer proxy (active redirection): that proxy listens on its
+            // own backends; listeners here would deliver each message twice.
+            return;
+        }
         let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
         for g in view.backends.iter().filter(|g| g.addr() != addr) {
             let Ok(stream) = TcpStream::connect_timeout(g.addr(), timeout).await else {
@@ -400,20 +656,27 @@ impl Session {
         let Some(relay) = self.relay.as_mut() else {
             return;
         };
-        if relay.w.write_all(bytes).await.is_err() || relay.w.flush().await.is_err() {
-            relay.shared.dead.set(true);
+        let w = relay.w.clone();
+        if !w.write(bytes).await {
+            if let Some(relay) = self.relay.as_ref() {
+                relay.shared.dead.set(true);
+            }
             self.relay = None;
             self.queue.push(Pending::Close);
         }
     }
 
-    /// Waits until the backend answered everything sent on the relay before now.
+    /// Waits until the backend answered everything sent on the relay before now (on the
+    /// connection the last command went to: the others are drained already).
     pub(super) async fn relay_barrier(&mut self) {
         let Some(relay) = self.relay.as_mut() else {
             return;
         };
         relay.barriers += 1;
         let marker = format!("undermoon-relay-barrier-{}-{}", self.id, relay.barriers);
+        let Some((shared, w)) = relay.conn(relay.last) else {
+            return;
+        };
         let mut req = Vec::with_capacity(64);
         crate::resp::compose::array_header(&mut req, 2);
         crate::resp::compose::bulk(&mut req, b"PING");
@@ -421,14 +684,107 @@ impl Session {
         let mut expect = Vec::with_capacity(48);
         crate::resp::compose::bulk(&mut expect, marker.as_bytes());
         let slot = ReplySlot::new();
-        *relay.shared.barrier.borrow_mut() = Some((expect, slot.clone()));
-        if relay.shared.dead.get() {
+        *shared.barrier.borrow_mut() = Some((expect, slot.clone()));
+        if shared.dead.get() {
             return;
         }
-        self.relay_write(&req).await;
-        if self.relay.is_some() {
-            slot.filled().await;
+        if !w.write(&req).await {
+            shared.dead.set(true);
+            self.relay = None;
+            self.queue.push(Pending::Close);
+            return;
         }
+        slot.filled().await;
+    }
+
+    /// Sends a shard (un)subscription to connection `i` of the relay (draining the one
+    /// used before, if another).
+    async fn shard_write(&mut self, i: usize, bytes: &[u8]) {
+        if self.relay.as_ref().is_some_and(|r| r.last != i) {
+            self.relay_barrier().await;
+        }
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        relay.last = i;
+        let Some((shared, w)) = relay.conn(i) else {
+            return;
+        };
+        if !w.write(bytes).await {
+            shared.dead.set(true);
+            self.relay = None;
+            self.queue.push(Pending::Close);
+        }
+    }
+
+    /// The relay connection for shard channels on `addr`: the main one, an open extra one,
+    /// or a new one. `None`: the backend is unavailable (the error is queued).
+    async fn shard_conn(&mut self, addr: &str) -> Option<usize> {
+        let relay = self.relay.as_ref()?;
+        if relay.addr == addr {
+            return Some(0);
+        }
+        if let Some(j) = relay.shards.iter().position(|x| x.addr == addr) {
+            return Some(j + 1);
+        }
+        let timeout = Duration::from_millis(self.shard.config.backend_timeout.max(100));
+        let Ok(stream) = TcpStream::connect_timeout(addr, timeout).await else {
+            self.relay_barrier().await;
+            self.error(&format!("ERR proxy: backend {addr} unavailable"));
+            return None;
+        };
+        let _ = stream.set_nodelay(true);
+        let (r, mut w) = split(stream);
+        let shared = Rc::new(Shared {
+            shard_total: relay.shared.shard_total.clone(),
+            ..Shared::default()
+        });
+        let mut hello = Vec::new();
+        if self.resp3 {
+            hello.extend_from_slice(HELLO3);
+            shared.skip.set(1);
+        }
+        let view = self.shard.view();
+        if let (false, Some(pw)) = (
+            view.backends.iter().any(|g| g.addr() == addr),
+            self.shard.config.password.as_ref(),
+        ) {
+            // why: a peer proxy (active redirection) shares the cluster's password.
+            crate::resp::compose::array_header(&mut hello, 2);
+            crate::resp::compose::bulk(&mut hello, b"AUTH");
+            crate::resp::compose::bulk(&mut hello, pw.as_bytes());
+            shared.skip.set(shared.skip.get() + 1);
+        }
+        if !hello.is_empty() && w.write_all(&hello).await.is_err() {
+            self.relay_barrier().await;
+            self.error("ERR proxy: backend connection lost");
+            return None;
+        }
+        let cap = self.shard.config.client_max_pending_replies;
+        glommio::spawn_local(pump(
+            shared.clone(),
+            self.queue.clone(),
+            r,
+            Mode::Shard,
+            None,
+            cap,
+        ))
+        .detach();
+        let w = Rc::new(Writer {
+            half: RefCell::new(Some(w)),
+            lock: glommio::sync::Semaphore::new(1),
+        });
+        PUBSUB_RELAYS.with(|r| {
+            r.borrow_mut()
+                .push((addr.to_string(), Rc::downgrade(&shared), Rc::downgrade(&w)));
+        });
+        let relay = self.relay.as_mut()?;
+        relay.shards.push(Extra {
+            addr: addr.to_string(),
+            w,
+            shared,
+        });
+        Some(relay.shards.len())
     }
 
     /// `HELLO 2|3` while holding a relay: the relay switches too (its reply dropped; the
@@ -446,8 +802,19 @@ impl Session {
             for (_, l) in &r.listeners {
                 l.skip.set(l.skip.get().saturating_add(1));
             }
+            let extras: Vec<Rc<Writer>> = r
+                .shards
+                .iter()
+                .map(|x| {
+                    x.shared.skip.set(x.shared.skip.get().saturating_add(1));
+                    x.w.clone()
+                })
+                .collect();
             self.relay_write(&hello).await;
             self.listeners_write(&hello).await;
+            for w in extras {
+                let _ = w.write(&hello).await;
+            }
         }
     }
 
@@ -468,20 +835,29 @@ impl Session {
         } else if eq(Some(name), "sync") || eq(Some(name), "psync") {
             (first.clone(), Mode::Raw)
         } else if eq(Some(name), "ssubscribe") || eq(Some(name), "sunsubscribe") {
-            // Shard channels live with their slot's owner.
-            let g = match req.arg(1).map(key_slot) {
-                Some(slot) => match local_owner(&view.snap, slot) {
-                    Some(i) => view.backends.get(usize::from(i)).cloned(),
-                    None => None,
-                },
-                None => Some(first.clone()),
-            };
-            match g {
-                Some(g) => (g, Mode::PubSub),
-                None => {
-                    let slot = req.arg(1).map(key_slot).unwrap_or(0);
-                    return self.reply_route_error(crate::route::Route::SlotUnbound(slot), req);
+            // Shard channels live with their slot's owner, like keys.
+            match self.shard_target(req) {
+                ShardTarget::Addr(a) => {
+                    if !self.open_relay(&a, Mode::PubSub).await {
+                        return;
+                    }
+                    let peer = !view.backends.iter().any(|g| g.addr() == a);
+                    if let (true, Some(pw)) = (peer, self.shard.config.password.clone()) {
+                        // why: a peer proxy of the cluster shares its password; the
+                        // client already authenticated here. The +OK is not the client's.
+                        let mut auth = Vec::with_capacity(32 + pw.len());
+                        crate::resp::compose::array_header(&mut auth, 2);
+                        crate::resp::compose::bulk(&mut auth, b"AUTH");
+                        crate::resp::compose::bulk(&mut auth, pw.as_bytes());
+                        if let Some(r) = self.relay.as_ref() {
+                            r.skip_replies(1);
+                        }
+                        self.relay_write(&auth).await;
+                    }
+                    self.relay_write(&req.frame).await;
+                    return;
                 }
+                other => return self.reply_shard_error(other, req),
             }
         } else {
             // Channels and patterns: every PUBLISH of this proxy goes to its first backend.
@@ -532,24 +908,59 @@ impl Session {
         }
         let idle = relay.idle;
         if is_pubsub_cmd(name) && !(idle && eq(Some(name), "ping")) {
-            let g = self.shard.view();
             let shard_cmd = eq(Some(name), "ssubscribe") || eq(Some(name), "sunsubscribe");
-            let elsewhere = shard_cmd
-                && req
-                    .arg(1)
-                    .map(key_slot)
-                    .and_then(|s| local_owner(&g.snap, s))
-                    .and_then(|i| g.backends.get(usize::from(i)))
-                    .is_some_and(|b| b.addr() != relay.addr);
+            let target = if shard_cmd {
+                self.shard_target(req)
+            } else {
+                ShardTarget::Addr(relay.addr.clone())
+            };
+            // why: a channel is unsubscribed where it is subscribed, even if its slot has
+            // moved since (the proxy's own SUNSUBSCRIBE after a slot move, or the client's).
+            let held = match (eq(Some(name), "sunsubscribe"), req.arg(1), &target) {
+                (true, Some(ch), t) if *t != ShardTarget::CrossSlot => relay.holder(ch),
+                _ => None,
+            };
+            if let Some(i) = held {
+                self.shard_write(i, &req.frame).await;
+                return Some(Disposition::Keep);
+            }
+            let elsewhere = match &target {
+                ShardTarget::Addr(a) => *a != relay.addr,
+                _ => true,
+            };
+            if elsewhere && !idle && !matches!(target, ShardTarget::Addr(_)) {
+                // why: the error must come after the replies still due on the relay.
+                self.relay_barrier().await;
+                self.reply_shard_error(target, req);
+                return Some(Disposition::Keep);
+            }
             if elsewhere && idle {
                 // An idle relay to the wrong backend: a new one is opened.
                 self.close_relay();
                 return None;
             }
-            if elsewhere {
-                self.error(
-                    "ERR proxy: the shard channels of one connection must all be on one backend",
-                );
+            if let (true, ShardTarget::Addr(a)) = (elsewhere, &target) {
+                // Shard channels of another backend: on a connection of their own.
+                if let Some(r) = self.relay.as_mut() {
+                    r.idle = false;
+                }
+                if let Some(i) = self.shard_conn(a).await {
+                    self.shard_write(i, &req.frame).await;
+                }
+            } else if shard_cmd && req.len() == 1 {
+                // SUNSUBSCRIBE (all): every connection holding shard channels.
+                let n = self.relay.as_ref().map_or(0, |r| r.shards.len());
+                self.shard_write(0, &req.frame).await;
+                for i in 1..=n {
+                    let held = self
+                        .relay
+                        .as_ref()
+                        .and_then(|r| r.conn(i))
+                        .is_some_and(|(sh, _)| sh.shard_subs.get() > 0);
+                    if held {
+                        self.shard_write(i, &req.frame).await;
+                    }
+                }
             } else {
                 if let Some(r) = self.relay.as_mut() {
                     r.idle = false;
@@ -560,7 +971,7 @@ impl Session {
                 if let (true, true, Some(addr)) = (channels, no_listeners, addr) {
                     self.open_listeners(&addr, Mode::Listen).await;
                 }
-                self.relay_write(&req.frame).await;
+                self.shard_write(0, &req.frame).await;
                 if channels {
                     self.listeners_write(&req.frame).await;
                 }
@@ -588,7 +999,36 @@ impl Session {
             return None;
         }
         // RESP2: the backend answers with Redis' own refusal.
-        self.relay_write(&req.frame).await;
+        self.shard_write(0, &req.frame).await;
         Some(Disposition::Keep)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracks_shard_channels_from_confirmations() {
+        let shared = Shared::default();
+        track(&shared, b"*3\r\n$10\r\nssubscribe\r\n$2\r\nch\r\n:1\r\n");
+        track(&shared, b">3\r\n$10\r\nssubscribe\r\n$3\r\nch2\r\n:2\r\n");
+        assert_eq!(shared.shard_subs.get(), 2);
+        assert!(shared.shard_channels.borrow().contains(&b"ch2"[..]));
+        track(&shared, b"*3\r\n$12\r\nsunsubscribe\r\n$2\r\nch\r\n:1\r\n");
+        assert_eq!(shared.shard_subs.get(), 1);
+        let set = shared.shard_channels.borrow();
+        assert!(!set.contains(&b"ch"[..]) && set.len() == 1);
+        assert_eq!(bulk_body(b"$3\r\nabc\r\n"), Some(&b"abc"[..]));
+        // A second connection of the same client: its counts become the total.
+        let other = Shared {
+            shard_total: shared.shard_total.clone(),
+            ..Shared::default()
+        };
+        let f = track(&other, b"*3\r\n$10\r\nssubscribe\r\n$1\r\nz\r\n:1\r\n");
+        assert_eq!(
+            f.as_deref(),
+            Some(&b"*3\r\n$10\r\nssubscribe\r\n$1\r\nz\r\n:2\r\n"[..])
+        );
     }
 }

@@ -76,6 +76,15 @@ impl AsyncWrite for WriteHalf {
     }
 }
 
+/// Size of a core's shared read arena ([`ReadBuf::read_lazy_from`]). why: one allocation
+/// serves many reads of many connections; a frame that outlives its read pins at most this.
+const ARENA_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// The read arena of this core (one executor per thread).
+    static ARENA: RefCell<bytes::BytesMut> = RefCell::new(bytes::BytesMut::new());
+}
+
 /// A connection's read buffer: `filled` bytes of data followed by scratch space that reads
 /// land in. why: the scratch tail is zeroed only when the buffer grows, not before every read,
 /// and complete frames are split off the front as `Bytes` without copying.
@@ -105,6 +114,37 @@ impl ReadBuf {
         let n = n.min(self.filled);
         self.filled -= n;
         self.buf.split_to(n).freeze()
+    }
+
+    /// Reads once from `r` like [`ReadBuf::read_from`], but holds no memory while waiting
+    /// when nothing is buffered: the read lands in this core's shared arena and the bytes
+    /// read are split off it (no copy). why: an idle client connection then costs no read
+    /// buffer at all (it used to pin `chunk` bytes each); only a partial request, which must
+    /// wait for its rest, gets a buffer of its own.
+    pub async fn read_lazy_from(&mut self, r: &mut ReadHalf) -> io::Result<usize> {
+        if self.filled > 0 {
+            return self.read_from(r).await;
+        }
+        // why: frames split off earlier keep their own memory; a fresh handle holds nothing.
+        self.buf = bytes::BytesMut::new();
+        let chunk = self.chunk;
+        let piece = futures_lite::future::poll_fn(|cx| {
+            ARENA.with(|a| {
+                let mut a = a.borrow_mut();
+                if a.len() < chunk {
+                    *a = bytes::BytesMut::zeroed(ARENA_SIZE.max(chunk));
+                }
+                match std::pin::Pin::new(&mut *r).poll_read(cx, &mut a[..]) {
+                    Poll::Ready(Ok(n)) => Poll::Ready(Ok(a.split_to(n))),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+        })
+        .await?;
+        self.filled = piece.len();
+        self.buf = piece;
+        Ok(self.filled)
     }
 
     /// Reads once from `r`; `Ok(0)` is end of stream.

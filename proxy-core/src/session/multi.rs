@@ -152,7 +152,8 @@ impl Session {
                 if let Some(m) = self.multi.as_mut() {
                     // why: a copy, so a transaction held open does not pin the core's
                     // shared read arena the frame was read into.
-                    m.buffered.push(bytes::Bytes::copy_from_slice(&req.wire_bytes()));
+                    m.buffered
+                        .push(bytes::Bytes::copy_from_slice(&req.wire_bytes()));
                 }
                 self.reply_static(QUEUED);
             }

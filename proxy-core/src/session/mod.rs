@@ -188,10 +188,7 @@ impl Session {
                             session: self.client_id(),
                             name: self.name.as_deref().unwrap_or_default().to_vec(),
                         });
-                        // why: boxed, so the session task is sized for waiting on the
-                        // socket (a few hundred bytes per idle connection) rather than for
-                        // the deepest dispatch path (kilobytes), which only a request pays.
-                        let disposition = Box::pin(self.dispatch(req)).await;
+                        let disposition = self.dispatch(req).await;
                         if let Some(m) = mark {
                             self.queue.push(Pending::Slow(Box::new(m)));
                         }

@@ -140,7 +140,7 @@ fn hostile_clients_do_not_grow_memory_and_others_are_served() {
     }
     let pauses = info_field(&mut good, "proxy_client_pauses");
     let closes = info_field(&mut good, "proxy_query_buffer_closes");
-    let open = info_field(&mut good, "proxy_connections_open");
+    let open = info_field(&mut good, "proxy_connected_clients");
     let hwm = status_kib(pid, "VmHWM:");
     stop.store(true, Ordering::Relaxed);
     let outcomes: Vec<Option<String>> = threads.into_iter().map(|t| t.join().unwrap()).collect();

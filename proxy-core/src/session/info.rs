@@ -96,6 +96,7 @@ impl Session {
              proxy_total_connections_received:{total}\r\nproxy_total_commands_processed:{cmds}\r\n"
         ));
         s.push_str(&per_core);
+        s.push_str(&metrics::info_fields(ctl));
         s
     }
 }

@@ -241,6 +241,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lazy_reads_keep_a_partial_frame_across_reads() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let l = glommio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = l.local_addr().unwrap();
+                // why: the rest is sent only once the first part was read, so the partial
+                // frame path runs whatever the machine's load.
+                let (tx, rx) = glommio::channels::local_channel::new_bounded::<()>(1);
+                let client = glommio::spawn_local(async move {
+                    use futures_lite::AsyncWriteExt;
+                    let mut c = glommio::net::TcpStream::connect(addr).await.unwrap();
+                    c.write_all(b"abc").await.unwrap();
+                    rx.recv().await.unwrap();
+                    c.write_all(b"def").await.unwrap();
+                    c.close().await.unwrap();
+                });
+                let (mut r, _w) = split(l.accept().await.unwrap());
+                let mut buf = ReadBuf::new(16);
+                assert_eq!(buf.read_lazy_from(&mut r).await.unwrap(), 3);
+                assert_eq!(buf.data(), b"abc");
+                tx.send(()).await.unwrap();
+                // A partial frame: the next read appends behind it in an own buffer.
+                buf.read_lazy_from(&mut r).await.unwrap();
+                assert_eq!(buf.data(), b"abcdef");
+                let frame = buf.take(6);
+                assert_eq!(&frame[..], b"abcdef");
+                assert!(buf.data().is_empty());
+                assert_eq!(buf.read_lazy_from(&mut r).await.unwrap(), 0);
+                client.await;
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
     fn outbuf_keeps_order_and_coalesces() {
         let mut o = OutBuf::default();
         o.extend(b"ab");

@@ -76,6 +76,15 @@ impl AsyncWrite for WriteHalf {
     }
 }
 
+/// Size of a core's shared read arena ([`ReadBuf::read_lazy_from`]). why: one allocation
+/// serves many reads of many connections; a frame that outlives its read pins at most this.
+const ARENA_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// The read arena of this core (one executor per thread).
+    static ARENA: RefCell<bytes::BytesMut> = RefCell::new(bytes::BytesMut::new());
+}
+
 /// A connection's read buffer: `filled` bytes of data followed by scratch space that reads
 /// land in. why: the scratch tail is zeroed only when the buffer grows, not before every read,
 /// and complete frames are split off the front as `Bytes` without copying.
@@ -105,6 +114,37 @@ impl ReadBuf {
         let n = n.min(self.filled);
         self.filled -= n;
         self.buf.split_to(n).freeze()
+    }
+
+    /// Reads once from `r` like [`ReadBuf::read_from`], but holds no memory while waiting
+    /// when nothing is buffered: the read lands in this core's shared arena and the bytes
+    /// read are split off it (no copy). why: an idle client connection then costs no read
+    /// buffer at all (it used to pin `chunk` bytes each); only a partial request, which must
+    /// wait for its rest, gets a buffer of its own.
+    pub async fn read_lazy_from(&mut self, r: &mut ReadHalf) -> io::Result<usize> {
+        if self.filled > 0 {
+            return self.read_from(r).await;
+        }
+        // why: frames split off earlier keep their own memory; a fresh handle holds nothing.
+        self.buf = bytes::BytesMut::new();
+        let chunk = self.chunk;
+        let piece = futures_lite::future::poll_fn(|cx| {
+            ARENA.with(|a| {
+                let mut a = a.borrow_mut();
+                if a.len() < chunk {
+                    *a = bytes::BytesMut::zeroed(ARENA_SIZE.max(chunk));
+                }
+                match std::pin::Pin::new(&mut *r).poll_read(cx, &mut a[..]) {
+                    Poll::Ready(Ok(n)) => Poll::Ready(Ok(a.split_to(n))),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+        })
+        .await?;
+        self.filled = piece.len();
+        self.buf = piece;
+        Ok(self.filled)
     }
 
     /// Reads once from `r`; `Ok(0)` is end of stream.
@@ -199,6 +239,42 @@ impl OutBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lazy_reads_keep_a_partial_frame_across_reads() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let l = glommio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = l.local_addr().unwrap();
+                // why: the rest is sent only once the first part was read, so the partial
+                // frame path runs whatever the machine's load.
+                let (tx, rx) = glommio::channels::local_channel::new_bounded::<()>(1);
+                let client = glommio::spawn_local(async move {
+                    use futures_lite::AsyncWriteExt;
+                    let mut c = glommio::net::TcpStream::connect(addr).await.unwrap();
+                    c.write_all(b"abc").await.unwrap();
+                    rx.recv().await.unwrap();
+                    c.write_all(b"def").await.unwrap();
+                    c.close().await.unwrap();
+                });
+                let (mut r, _w) = split(l.accept().await.unwrap());
+                let mut buf = ReadBuf::new(16);
+                assert_eq!(buf.read_lazy_from(&mut r).await.unwrap(), 3);
+                assert_eq!(buf.data(), b"abc");
+                tx.send(()).await.unwrap();
+                // A partial frame: the next read appends behind it in an own buffer.
+                buf.read_lazy_from(&mut r).await.unwrap();
+                assert_eq!(buf.data(), b"abcdef");
+                let frame = buf.take(6);
+                assert_eq!(&frame[..], b"abcdef");
+                assert!(buf.data().is_empty());
+                assert_eq!(buf.read_lazy_from(&mut r).await.unwrap(), 0);
+                client.await;
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn outbuf_keeps_order_and_coalesces() {

@@ -225,6 +225,9 @@ async fn writer(conn: &BackendConn, mut w: WriteHalf) -> BackendError {
             conn.wake_writer.notified().await;
             continue;
         }
+        // why: go to the back of the run queue once, so the other sessions woken in this
+        // turn (their reads already complete) queue their requests too and all share one write.
+        futures_lite::future::yield_now().await;
         // Take everything queued this turn and write it at once; new requests fill `spare`.
         std::mem::swap(&mut *conn.out.borrow_mut(), &mut spare);
         if spare.write_to(&mut w).await.is_err() {

@@ -214,7 +214,7 @@ impl Session {
             if !self.wait_for_room().await {
                 return;
             }
-            match buf.read_from(&mut r).await {
+            match buf.read_lazy_from(&mut r).await {
                 Ok(0) => {
                     // why: the client is gone; a command blocked on the owned connection
                     // must not keep it (and this session) alive.

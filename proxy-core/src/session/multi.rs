@@ -150,7 +150,10 @@ impl Session {
             Some(conn) if started => self.forward(&conn, Lane::Owned, req.wire_bytes()).await,
             _ => {
                 if let Some(m) = self.multi.as_mut() {
-                    m.buffered.push(req.wire_bytes());
+                    // why: a copy, so a transaction held open does not pin the core's
+                    // shared read arena the frame was read into.
+                    m.buffered
+                        .push(bytes::Bytes::copy_from_slice(&req.wire_bytes()));
                 }
                 self.reply_static(QUEUED);
             }

@@ -111,8 +111,10 @@ fn spawn_loop(name: &'static str, ctx: Ctx, round: fn(&Ctx)) {
         .name(format!("coord-{name}"))
         .spawn(move || loop {
             let start = Instant::now();
-            round(&ctx);
+            // why: counted as it starts, so a scrape never sees a failed round not yet counted
+            // as a round (failures <= rounds at every instant).
             stats::round(name);
+            round(&ctx);
             log::trace!("{name} round took {:?}", start.elapsed());
             std::thread::sleep(ROUND_INTERVAL);
         });

@@ -34,7 +34,7 @@ fn index(name: &str) -> Option<usize> {
     LOOPS.iter().position(|l| *l == name)
 }
 
-/// A round of loop `name` ran.
+/// A round of loop `name` started.
 pub fn round(name: &str) {
     if let Some(c) = index(name).and_then(|i| C.rounds.get(i)) {
         c.fetch_add(1, Relaxed);

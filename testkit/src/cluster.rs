@@ -115,6 +115,21 @@ impl ClusterClient {
         r
     }
 
+    /// Runs an idempotent single-key command (a GET, or a SET of a fixed value): a connection
+    /// lost mid-command is retried (the map is already refreshed), a few times at most; the
+    /// reply, or the last failure's text.
+    pub fn cmd(&mut self, args: &[&str]) -> Result<Value, String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.run(args) {
+                Outcome::Reply(v, _) => return Ok(v),
+                Outcome::Unknown(e) => last = e,
+                Outcome::NotRun(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
     /// Runs a single-key command (key at argument 1).
     pub fn run(&mut self, args: &[&str]) -> Outcome {
         let s = usize::from(slot(args.get(1).unwrap_or(&"").as_bytes()));

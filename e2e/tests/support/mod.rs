@@ -14,9 +14,8 @@
 pub mod etcd_server;
 
 use control::client::http;
-use control::client::resp::{call_once, Conn, Value};
+use control::client::resp::{call_once, Value};
 use serde_json::Value as Json;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -385,127 +384,9 @@ pub fn slots_served(port: u16, dead: &[String]) -> usize {
     n
 }
 
-/// CRC16/XMODEM of the key's hash tag, mod 16384 (the Redis Cluster slot).
-pub fn slot(key: &[u8]) -> u16 {
-    let k = match key.iter().position(|&b| b == b'{') {
-        Some(s) => match key[s + 1..].iter().position(|&b| b == b'}') {
-            Some(len) if len > 0 => &key[s + 1..s + 1 + len],
-            _ => key,
-        },
-        None => key,
-    };
-    let mut crc: u16 = 0;
-    for &b in k {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
-}
-
-/// A minimal cluster client: slot map from `CLUSTER SLOTS`, follows MOVED and ASK, refreshes
-/// the map from the seeds when a node is unreachable.
-pub struct ClusterClient {
-    seeds: Vec<String>,
-    slots: Vec<String>,
-    conns: HashMap<String, Conn>,
-}
-
-impl ClusterClient {
-    pub fn new(seeds: Vec<String>) -> Self {
-        let mut c = Self {
-            seeds,
-            slots: vec![String::new(); 16384],
-            conns: HashMap::new(),
-        };
-        c.refresh();
-        c
-    }
-
-    pub fn set_seeds(&mut self, seeds: Vec<String>) {
-        self.seeds = seeds;
-        self.refresh();
-    }
-
-    pub fn refresh(&mut self) {
-        for s in self.seeds.clone() {
-            let Ok(Value::Array(ranges)) = call_once(&s, &["CLUSTER", "SLOTS"], CALL_TIMEOUT)
-            else {
-                continue;
-            };
-            for r in ranges {
-                let Value::Array(items) = r else { continue };
-                if let (Some(Value::Int(lo)), Some(Value::Int(hi)), Some(Value::Array(node))) =
-                    (items.first(), items.get(1), items.get(2))
-                {
-                    if let (Some(h), Some(Value::Int(p))) = (node.first(), node.get(1)) {
-                        for s in *lo..=*hi {
-                            self.slots[s as usize] = format!("{}:{p}", h.text());
-                        }
-                    }
-                }
-            }
-            return;
-        }
-    }
-
-    fn call_at(&mut self, node: &str, args: &[&str]) -> std::io::Result<Value> {
-        if !self.conns.contains_key(node) {
-            let c = Conn::connect(node, CALL_TIMEOUT)?;
-            self.conns.insert(node.to_string(), c);
-        }
-        let r = self.conns.get_mut(node).unwrap().call(args);
-        if r.is_err() {
-            self.conns.remove(node);
-        }
-        r
-    }
-
-    /// Runs a single-key command; `Err` after several failed redirections or I/O errors.
-    pub fn cmd(&mut self, args: &[&str]) -> Result<Value, String> {
-        let s = slot(args[1].as_bytes()) as usize;
-        let mut node = self.slots[s].clone();
-        let mut asking = false;
-        let mut last = String::new();
-        for _ in 0..5 {
-            if node.is_empty() {
-                self.refresh();
-                node = self.slots[s].clone();
-                if node.is_empty() {
-                    return Err("no node for slot".into());
-                }
-            }
-            if asking {
-                let _ = self.call_at(&node, &["ASKING"]);
-            }
-            match self.call_at(&node, args) {
-                Ok(Value::Error(e)) if e.starts_with("MOVED ") => {
-                    node = e.split(' ').nth(2).unwrap_or_default().to_string();
-                    self.slots[s] = node.clone();
-                    asking = false;
-                    last = e;
-                }
-                Ok(Value::Error(e)) if e.starts_with("ASK ") => {
-                    node = e.split(' ').nth(2).unwrap_or_default().to_string();
-                    asking = true;
-                    last = e;
-                }
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    last = e.to_string();
-                    self.refresh();
-                    node = self.slots[s].clone();
-                }
-            }
-        }
-        Err(last)
-    }
-}
+// why: each test binary compiles this module and uses a different part of it.
+#[allow(unused_imports)]
+pub use testkit::cluster::{slot, ClusterClient};
 
 pub fn key(i: usize) -> String {
     format!("key:{i}")

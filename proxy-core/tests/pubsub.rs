@@ -149,20 +149,10 @@ fn channel_of(i: usize) -> String {
         .unwrap_or_default()
 }
 
-/// Redis' key slot (CRC16 mod 16384) of a name without a hash tag.
+/// The slot of a shard channel: the proxy's own key-slot function (Redis hashes shard
+/// channels like keys).
 fn slot_of(k: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in k {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
+    proxy_core::slot::key_slot(k)
 }
 
 #[test]

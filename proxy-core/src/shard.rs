@@ -51,11 +51,11 @@ pub struct Control {
     pub slowlog: crate::slowlog::SlowLog,
     /// Running migration tasks, key locks and counters.
     pub migrations: crate::migration::registry::Registry,
-    /// Proxy client id -> (backend address, the backend's client id) of sessions holding a
-    /// relay connection (`session::relay`), so `CLIENT TRACKING ... REDIRECT <id>` can name
+    /// Proxy client id -> (backend address, the backend's client id) per backend of sessions
+    /// holding a relay connection (`session::relay`), so `CLIENT TRACKING ... REDIRECT <id>` can name
     /// the backend connection that receives the invalidations. Touched only when a relay
     /// opens or closes and on CLIENT TRACKING, never on the request path.
-    pub relay_ids: Mutex<std::collections::HashMap<u64, (String, i64)>>,
+    pub relay_ids: Mutex<std::collections::HashMap<u64, Vec<(String, i64)>>>,
 }
 
 impl Control {

@@ -348,6 +348,13 @@ fn tracking_runs_on_a_relay_and_redirect_names_proxy_clients() {
         Value::ok()
     );
     assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(sink_id));
+    let Value::Array(info) = t2.cmd(&["CLIENT", "TRACKINGINFO"]) else {
+        panic!("TRACKINGINFO")
+    };
+    assert_eq!(
+        info.get(2..4),
+        Some(&[Value::bulk("redirect"), Value::Int(sink_id)][..])
+    );
     assert_eq!(t2.cmd(&["GET", "k2"]), Value::Nil);
     // The proxy's answers wait for the tracking connection's replies: order is kept.
     let mut pipe = Client::encode(&["SET", "k3", "v"]);
@@ -368,20 +375,78 @@ fn tracking_runs_on_a_relay_and_redirect_names_proxy_clients() {
     );
     assert_eq!(t2.cmd(&["CLIENT", "TRACKING", "OFF"]), Value::ok());
     assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(-1));
-    // Two local backends: refused (a read and its invalidation could be on two backends).
-    let (r1, r2) = (redis(), redis());
-    let p2 = proxy();
-    setcluster(
-        &p2,
-        &format!(
-            "v2 1 NOFLAG db {} 1 0-8191 {} 1 8192-16383",
-            r1.addr(),
-            r2.addr()
-        ),
+}
+
+/// The keys of an invalidation (`invalidate` push, or a `__redis__:invalidate` message).
+fn invalidated(v: Value) -> Vec<String> {
+    let Value::Array(items) = v else {
+        panic!("not an invalidation: {v:?}")
+    };
+    match items.last() {
+        Some(Value::Array(keys)) => keys.iter().map(Value::text).collect(),
+        other => panic!("not an invalidation: {other:?}"),
+    }
+}
+
+#[test]
+fn tracking_spans_every_local_backend() {
+    let two = two_local();
+    let port = two.p.port;
+    let mut writer = Client::connect(port);
+    // RESP3: a key on each backend; both backends' invalidations reach the client.
+    let mut t3 = Client::connect(port);
+    assert!(matches!(t3.cmd(&["HELLO", "3"]), Value::Map(_)));
+    assert_eq!(t3.cmd(&["CLIENT", "TRACKING", "ON"]), Value::ok());
+    assert_eq!(t3.cmd(&["GET", "a"]), Value::Nil);
+    assert_eq!(t3.cmd(&["GET", "b"]), Value::Nil);
+    assert_eq!(writer.cmd(&["SET", "a", "1"]), Value::ok());
+    assert_eq!(writer.cmd(&["SET", "b", "1"]), Value::ok());
+    let mut keys = invalidated(t3.read().unwrap());
+    keys.extend(invalidated(t3.read().unwrap()));
+    keys.sort();
+    assert_eq!(keys, ["a", "b"]);
+    // A transaction runs on its slot's tracking connection: its read is tracked too.
+    assert_eq!(t3.cmd(&["MULTI"]), Value::ok());
+    assert_eq!(t3.cmd(&["INCR", "a"]), Value::Simple("QUEUED".into()));
+    assert_eq!(t3.cmd(&["GET", "a"]), Value::Simple("QUEUED".into()));
+    assert_eq!(
+        t3.cmd(&["EXEC"]),
+        Value::Array(vec![Value::Int(2), Value::bulk("2")])
     );
-    let mut c = Client::connect(p2.port);
-    assert!(c
-        .cmd(&["CLIENT", "TRACKING", "ON"])
-        .text()
-        .contains("one local backend"));
+    assert_eq!(writer.cmd(&["SET", "a", "9"]), Value::ok());
+    assert_eq!(invalidated(t3.read().unwrap()), ["a"]);
+    // RESP2: REDIRECT to a subscriber, which listens on both backends.
+    let mut sink = Client::connect(port);
+    let Value::Int(sink_id) = sink.cmd(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID")
+    };
+    assert!(matches!(
+        sink.cmd(&["SUBSCRIBE", "__redis__:invalidate"]),
+        Value::Array(_)
+    ));
+    let mut t2 = Client::connect(port);
+    let id = sink_id.to_string();
+    assert_eq!(
+        t2.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", &id]),
+        Value::ok()
+    );
+    assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(sink_id));
+    // TRACKINGINFO shows the proxy id of the redirect client, not a backend's.
+    let Value::Array(info) = t2.cmd(&["CLIENT", "TRACKINGINFO"]) else {
+        panic!("TRACKINGINFO")
+    };
+    assert_eq!(
+        info.get(2..4),
+        Some(&[Value::bulk("redirect"), Value::Int(sink_id)][..])
+    );
+    assert_eq!(t2.cmd(&["MGET", "a"]), Value::Array(vec![Value::bulk("9")]));
+    assert_eq!(t2.cmd(&["GET", "b"]), Value::bulk("1"));
+    assert_eq!(writer.cmd(&["DEL", "a"]), Value::Int(1));
+    assert_eq!(writer.cmd(&["DEL", "b"]), Value::Int(1));
+    let mut keys = invalidated(sink.read().unwrap());
+    keys.extend(invalidated(sink.read().unwrap()));
+    keys.sort();
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(t2.cmd(&["CLIENT", "TRACKING", "OFF"]), Value::ok());
+    assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(-1));
 }

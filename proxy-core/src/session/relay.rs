@@ -90,6 +90,9 @@ struct Shared {
     shard_total: Rc<Cell<i64>>,
     stop: Notify,
     dead: Cell<bool>,
+    /// `CLIENT TRACKINGINFO` replies due, and the proxy id their `redirect` becomes.
+    info_due: Cell<u32>,
+    info_id: Cell<i64>,
 }
 
 /// The relay socket's write half, shared by the session and the task that unsubscribes
@@ -193,6 +196,8 @@ pub struct Relay {
     /// command goes to another connection the last one is drained (a barrier), so replies
     /// stay in command order.
     last: usize,
+    /// What the proxy keeps of the client's tracking ([`super::tracking`]).
+    pub(super) track: super::tracking::TrackState,
 }
 
 /// A shard channel connection beside the main relay.
@@ -418,7 +423,8 @@ fn bulk_body(frame: &[u8]) -> Option<&[u8]> {
     frame.get(nl + 1..)?.strip_suffix(b"\r\n")
 }
 
-/// A channel or pattern message (`message`/`pmessage`), RESP2 or RESP3.
+/// A channel or pattern message (`message`/`pmessage`), RESP2 or RESP3, or a tracking
+/// push (`invalidate` to a RESP3 client the tracking redirects to).
 fn is_message(frame: &[u8]) -> bool {
     let Some(rest) = frame.get(1..) else {
         return false;
@@ -427,7 +433,9 @@ fn is_message(frame: &[u8]) -> bool {
         return false;
     };
     let first = rest.get(nl + 1..).unwrap_or_default();
-    first.starts_with(b"$7\r\nmessage\r\n") || first.starts_with(b"$8\r\npmessage\r\n")
+    first.starts_with(b"$7\r\nmessage\r\n")
+        || first.starts_with(b"$8\r\npmessage\r\n")
+        || (frame.first() == Some(&b'>') && first.starts_with(b"$10\r\ninvalidate\r\n"))
 }
 
 /// Ends the client of a relay whose backend went away: an error, then the close. why: a
@@ -491,11 +499,10 @@ async fn pump(
             match reply::scan(buf.data(), &Limits::REPLY) {
                 Ok(Some(len)) => {
                     let frame = buf.take(len);
-                    if shared.skip.get() > 0 {
-                        shared.skip.set(shared.skip.get() - 1);
-                        continue;
-                    }
-                    if shared.id_pending.replace(false) {
+                    // why: a RESP3 push (an invalidation) may come before the reply awaited;
+                    // it is the client's, never the reply dropped or read here.
+                    let push = frame.first() == Some(&b'>');
+                    if !push && shared.id_pending.replace(false) {
                         let id = frame
                             .strip_prefix(b":")
                             .and_then(|d| d.strip_suffix(b"\r\n"))
@@ -503,9 +510,15 @@ async fn pump(
                             .and_then(|d| d.parse::<i64>().ok());
                         if let (Some(id), Some((pid, addr, ctl))) = (id, register.as_ref()) {
                             if let Ok(mut m) = ctl.relay_ids.lock() {
-                                m.insert(*pid, (addr.clone(), id));
+                                let ids = m.entry(*pid).or_default();
+                                ids.retain(|(a, _)| a != addr);
+                                ids.push((addr.clone(), id));
                             }
                         }
+                        continue;
+                    }
+                    if !push && shared.skip.get() > 0 {
+                        shared.skip.set(shared.skip.get() - 1);
                         continue;
                     }
                     let hit = shared
@@ -518,6 +531,16 @@ async fn pump(
                             slot.fill(Bytes::new());
                         }
                         continue;
+                    }
+                    if !push && shared.info_due.get() > 0 {
+                        // why: found by its shape, not its place: a barrier (PING) before it
+                        // would clear the CLIENT CACHING flag it reports.
+                        let id = shared.info_id.get();
+                        if let Some(fixed) = super::tracking::set_redirect(&frame, id) {
+                            shared.info_due.set(shared.info_due.get() - 1);
+                            queue.push(Pending::Push(fixed));
+                            continue;
+                        }
                     }
                     if mode == Mode::Listen && !is_message(&frame) {
                         continue;
@@ -554,14 +577,8 @@ impl Session {
         let _ = stream.set_nodelay(true);
         let (r, mut w) = split(stream);
         let shared = Rc::new(Shared::default());
-        if self.resp3 && mode != Mode::Raw {
-            if w.write_all(HELLO3).await.is_err() {
-                self.error("ERR proxy: backend connection lost");
-                return false;
-            }
-            shared.skip.set(1);
-        }
-        // why: the backend's id of this connection, for CLIENT TRACKING REDIRECT by others.
+        // why: the backend's id of this connection, for CLIENT TRACKING REDIRECT by others;
+        // asked first, as the pump reads the id before any reply it skips.
         let register = matches!(mode, Mode::PubSub | Mode::Track);
         if register {
             if w.write_all(CLIENT_ID).await.is_err() {
@@ -569,6 +586,13 @@ impl Session {
                 return false;
             }
             shared.id_pending.set(true);
+        }
+        if self.resp3 && mode != Mode::Raw {
+            if w.write_all(HELLO3).await.is_err() {
+                self.error("ERR proxy: backend connection lost");
+                return false;
+            }
+            shared.skip.set(1);
         }
         let ctl = self.shard.control.clone();
         let pid = self.client_id();
@@ -598,6 +622,7 @@ impl Session {
             listeners: Vec::new(),
             shards: Vec::new(),
             last: 0,
+            track: Default::default(),
         });
         true
     }
@@ -618,6 +643,15 @@ impl Session {
             let _ = stream.set_nodelay(true);
             let (r, mut w) = split(stream);
             let shared = Rc::new(Shared::default());
+            // why: a client redirecting its tracking here names this connection on this
+            // backend (a subscriber to `__redis__:invalidate` listens on every backend).
+            let register = mode == Mode::Listen;
+            if register {
+                if w.write_all(CLIENT_ID).await.is_err() {
+                    continue;
+                }
+                shared.id_pending.set(true);
+            }
             if self.resp3 {
                 if w.write_all(HELLO3).await.is_err() {
                     continue;
@@ -632,7 +666,11 @@ impl Session {
                 shared.skip.set(shared.skip.get() + 1);
             }
             let cap = self.shard.config.client_max_pending_replies;
-            glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode, None, cap))
+            let reg = register.then(|| {
+                let ctl = self.shard.control.clone();
+                (self.client_id(), g.addr().to_string(), ctl)
+            });
+            glommio::spawn_local(pump(shared.clone(), self.queue.clone(), r, mode, reg, cap))
                 .detach();
             if let Some(relay) = self.relay.as_mut() {
                 relay.listeners.push((w, shared));
@@ -699,7 +737,7 @@ impl Session {
 
     /// Sends a shard (un)subscription to connection `i` of the relay (draining the one
     /// used before, if another).
-    async fn shard_write(&mut self, i: usize, bytes: &[u8]) {
+    pub(super) async fn shard_write(&mut self, i: usize, bytes: &[u8]) {
         if self.relay.as_ref().is_some_and(|r| r.last != i) {
             self.relay_barrier().await;
         }
@@ -717,9 +755,37 @@ impl Session {
         }
     }
 
+    /// Sends on connection `i` a command the proxy issues for the client (its reply is
+    /// dropped), without moving the client's commands off the connection they use.
+    pub(super) async fn relay_quiet(&mut self, i: usize, bytes: &[u8]) {
+        let Some((shared, w)) = self.relay.as_ref().and_then(|r| r.conn(i)) else {
+            return;
+        };
+        shared.skip.set(shared.skip.get().saturating_add(1));
+        if !w.write(bytes).await {
+            shared.dead.set(true);
+            self.relay = None;
+            self.queue.push(Pending::Close);
+        }
+    }
+
+    /// Sends `CLIENT TRACKINGINFO` on connection `i`; its reply shows `redirect` as `id`.
+    pub(super) async fn relay_trackinginfo(&mut self, i: usize, bytes: &[u8], id: i64) {
+        if let Some((shared, _)) = self.relay.as_ref().and_then(|r| r.conn(i)) {
+            shared.info_id.set(id);
+            shared.info_due.set(shared.info_due.get().saturating_add(1));
+        }
+        self.shard_write(i, bytes).await;
+    }
+
+    /// Number of connections of the relay (main and extra).
+    pub(super) fn relay_conns(&self) -> usize {
+        self.relay.as_ref().map_or(0, |r| r.shards.len() + 1)
+    }
+
     /// The relay connection for shard channels on `addr`: the main one, an open extra one,
     /// or a new one. `None`: the backend is unavailable (the error is queued).
-    async fn shard_conn(&mut self, addr: &str) -> Option<usize> {
+    pub(super) async fn shard_conn(&mut self, addr: &str) -> Option<usize> {
         let relay = self.relay.as_ref()?;
         if relay.addr == addr {
             return Some(0);
@@ -739,7 +805,10 @@ impl Session {
             shard_total: relay.shared.shard_total.clone(),
             ..Shared::default()
         });
-        let mut hello = Vec::new();
+        // why: the backend's id of this connection (tracking redirects name it), asked
+        // before anything whose reply is skipped.
+        let mut hello = CLIENT_ID.to_vec();
+        shared.id_pending.set(true);
         if self.resp3 {
             hello.extend_from_slice(HELLO3);
             shared.skip.set(1);
@@ -755,18 +824,23 @@ impl Session {
             crate::resp::compose::bulk(&mut hello, pw.as_bytes());
             shared.skip.set(shared.skip.get() + 1);
         }
-        if !hello.is_empty() && w.write_all(&hello).await.is_err() {
+        if w.write_all(&hello).await.is_err() {
             self.relay_barrier().await;
             self.error("ERR proxy: backend connection lost");
             return None;
         }
         let cap = self.shard.config.client_max_pending_replies;
+        let reg = Some((
+            self.client_id(),
+            addr.to_string(),
+            self.shard.control.clone(),
+        ));
         glommio::spawn_local(pump(
             shared.clone(),
             self.queue.clone(),
             r,
             Mode::Shard,
-            None,
+            reg,
             cap,
         ))
         .detach();

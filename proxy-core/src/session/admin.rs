@@ -296,12 +296,7 @@ fn filter_name_list(reply_bytes: &[u8]) -> Bytes {
         .iter()
         .filter_map(|&(s, e)| reply_bytes.get(s..e))
         .filter(|el| {
-            bulk_payload(el).is_some_and(|n| {
-                matches!(
-                    lookup(n),
-                    Some(Kind::Data(_) | Kind::Blocking(_) | Kind::Proxy(_))
-                )
-            })
+            bulk_payload(el).is_some_and(served)
         })
         .collect();
     let mut out = Vec::with_capacity(reply_bytes.len());
@@ -328,10 +323,7 @@ pub fn filter_command_reply(reply_bytes: &[u8]) -> Bytes {
                 .and_then(bulk_payload);
             match name {
                 None => true,
-                Some(n) => matches!(
-                    lookup(n),
-                    Some(Kind::Data(_) | Kind::Blocking(_) | Kind::Proxy(_))
-                ),
+                Some(n) => served(n),
             }
         })
         .collect();
@@ -341,6 +333,16 @@ pub fn filter_command_reply(reply_bytes: &[u8]) -> Bytes {
         out.extend_from_slice(k);
     }
     Bytes::from(out)
+}
+
+/// Whether the proxy serves command `name`; a sub-command (`config|get`, Redis' listing
+/// name) is listed with its parent, as Redis lists it.
+fn served(name: &[u8]) -> bool {
+    let parent = name.split(|&b| b == b'|').next().unwrap_or(name);
+    matches!(
+        lookup(parent),
+        Some(Kind::Data(_) | Kind::Blocking(_) | Kind::Proxy(_))
+    )
 }
 
 fn bulk_payload(b: &[u8]) -> Option<&[u8]> {
@@ -363,5 +365,10 @@ mod tests {
             b"*2\r\n*2\r\n$3\r\nget\r\n:2\r\n*-1\r\n"
         );
         assert_eq!(&filter_command_reply(b"-ERR x\r\n")[..], b"-ERR x\r\n");
+        let list = b"*3\r\n$11\r\nclient|list\r\n$10\r\nacl|whoami\r\n$3\r\nset\r\n";
+        assert_eq!(
+            &filter_name_list(list)[..],
+            b"*2\r\n$11\r\nclient|list\r\n$3\r\nset\r\n"
+        );
     }
 }

@@ -56,6 +56,9 @@ pub struct Control {
     /// the backend connection that receives the invalidations. Touched only when a relay
     /// opens or closes and on CLIENT TRACKING, never on the request path.
     pub relay_ids: Mutex<std::collections::HashMap<u64, Vec<(String, i64)>>>,
+    /// Until when (ms since the Unix epoch) a `CLIENT PAUSE` sent through this proxy holds the
+    /// backends (`session::pause`); 0: none. Written on CLIENT PAUSE/UNPAUSE only.
+    pub pause_until_ms: AtomicU64,
 }
 
 impl Control {
@@ -70,6 +73,7 @@ impl Control {
             slowlog: crate::slowlog::SlowLog::default(),
             migrations: crate::migration::registry::Registry::default(),
             relay_ids: Mutex::new(std::collections::HashMap::new()),
+            pause_until_ms: AtomicU64::new(0),
         })
     }
 }

@@ -450,3 +450,46 @@ fn tracking_spans_every_local_backend() {
     assert_eq!(t2.cmd(&["CLIENT", "TRACKING", "OFF"]), Value::ok());
     assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(-1));
 }
+
+#[test]
+fn a_paused_write_holds_only_its_own_client() {
+    let r = redis();
+    // One core and one shared connection per backend: every client would share it.
+    let p = proxy_with(&[
+        ("UNDERMOON_THREAD_NUMBER", "1"),
+        ("UNDERMOON_BACKEND_CONN_NUM", "1"),
+    ]);
+    setcluster(&p, &format!("v2 1 NOFLAG db {} 1 0-16383", r.addr()));
+    let (mut admin, mut writer, mut reader) = (
+        Client::connect(p.port),
+        Client::connect(p.port),
+        Client::connect(p.port),
+    );
+    assert_eq!(reader.cmd(&["SET", "k", "v"]), Value::ok());
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "20000", "WRITE"]),
+        Value::ok()
+    );
+    writer
+        .send_raw(&Client::encode(&["SET", "k", "w"]))
+        .unwrap();
+    // The paused write waits on a connection of its own; the reader is not held behind it
+    // (on the shared connection it would wait for the pause, then fail BackendTimeout).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = admin.cmd(&["INFO", "clients"]).text();
+        if info.contains("\r\nblocked_clients:1\r\n") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the paused write is not blocked: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    reader.set_read_timeout(Duration::from_secs(2));
+    assert_eq!(reader.cmd(&["GET", "k"]), Value::bulk("v"));
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), Value::ok());
+    assert_eq!(writer.read().unwrap(), Value::ok());
+    assert_eq!(reader.cmd(&["GET", "k"]), Value::bulk("w"));
+}

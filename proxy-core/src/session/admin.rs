@@ -62,6 +62,7 @@ impl Session {
                 if (eq(req.arg(1), "pause") || eq(req.arg(1), "unpause"))
                     && !self.shard.view().backends.is_empty() =>
             {
+                super::pause::note(&self.shard.control, req);
                 self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)
                     .await
             }
@@ -295,9 +296,7 @@ fn filter_name_list(reply_bytes: &[u8]) -> Bytes {
     let kept: Vec<&[u8]> = elems
         .iter()
         .filter_map(|&(s, e)| reply_bytes.get(s..e))
-        .filter(|el| {
-            bulk_payload(el).is_some_and(served)
-        })
+        .filter(|el| bulk_payload(el).is_some_and(served))
         .collect();
     let mut out = Vec::with_capacity(reply_bytes.len());
     compose::array_header(&mut out, kept.len());

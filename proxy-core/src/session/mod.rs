@@ -17,6 +17,7 @@ mod migrate;
 mod multi;
 mod node;
 mod owned;
+mod pause;
 mod pubsub;
 mod redirect;
 mod relay;

@@ -145,6 +145,13 @@ impl Session {
         if let Some(c) = self.owned_to(group.addr()) {
             return self.send_on(&c, Lane::Owned, req).await;
         }
+        // why: not while WATCH or MULTI hold the owned connection to another backend.
+        let holding = self.watch.is_some() || self.multi.is_some();
+        if !holding && super::pause::paused(&self.shard.control) {
+            // why: a paused command must not hold the shared connection ([`super::pause`]).
+            let c = self.own(group).await;
+            return self.send_on(&c, Lane::Owned, req).await;
+        }
         match group.for_session(self.id, self.resp3) {
             Some(c) => self.send_on(&c, Lane::Shared, req).await,
             None => {

@@ -453,25 +453,40 @@ fn tracking_spans_every_local_backend() {
 
 #[test]
 fn a_paused_write_holds_only_its_own_client() {
-    let r = redis();
-    // One core and one shared connection per backend: every client would share it.
-    let p = proxy_with(&[
+    let env = [
         ("UNDERMOON_THREAD_NUMBER", "1"),
         ("UNDERMOON_BACKEND_CONN_NUM", "1"),
-    ]);
+    ];
+    // One core and one shared connection per backend: every client would share it.
+    let r = redis();
+    let p = proxy_with(&env);
     setcluster(&p, &format!("v2 1 NOFLAG db {} 1 0-16383", r.addr()));
-    let (mut admin, mut writer, mut reader) = (
-        Client::connect(p.port),
-        Client::connect(p.port),
-        Client::connect(p.port),
+    paused_write_waits_alone(p.port);
+    // Two backends: the pause and INFO fan out to both while the pause holds them.
+    let (r1, r2) = (redis(), redis());
+    let p2 = proxy_with(&env);
+    let line = format!(
+        "v2 1 NOFLAG db {} 1 0-8191 {} 1 8192-16383",
+        r1.addr(),
+        r2.addr()
     );
-    assert_eq!(reader.cmd(&["SET", "k", "v"]), Value::ok());
+    setcluster(&p2, &line);
+    paused_write_waits_alone(p2.port);
+}
+
+fn paused_write_waits_alone(port: u16) {
+    let (mut admin, mut writer, mut reader) = (
+        Client::connect(port),
+        Client::connect(port),
+        Client::connect(port),
+    );
+    assert_eq!(reader.cmd(&["SET", "a", "v"]), Value::ok());
     assert_eq!(
         admin.cmd(&["CLIENT", "PAUSE", "20000", "WRITE"]),
         Value::ok()
     );
     writer
-        .send_raw(&Client::encode(&["SET", "k", "w"]))
+        .send_raw(&Client::encode(&["SET", "a", "w"]))
         .unwrap();
     // The paused write waits on a connection of its own; the reader is not held behind it
     // (on the shared connection it would wait for the pause, then fail BackendTimeout).
@@ -488,8 +503,8 @@ fn a_paused_write_holds_only_its_own_client() {
         std::thread::sleep(Duration::from_millis(20));
     }
     reader.set_read_timeout(Duration::from_secs(2));
-    assert_eq!(reader.cmd(&["GET", "k"]), Value::bulk("v"));
+    assert_eq!(reader.cmd(&["GET", "a"]), Value::bulk("v"));
     assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), Value::ok());
     assert_eq!(writer.read().unwrap(), Value::ok());
-    assert_eq!(reader.cmd(&["GET", "k"]), Value::bulk("w"));
+    assert_eq!(reader.cmd(&["GET", "a"]), Value::bulk("w"));
 }

@@ -149,8 +149,23 @@ impl Session {
         let holding = self.watch.is_some() || self.multi.is_some();
         if !holding && super::pause::paused(&self.shard.control) {
             // why: a paused command must not hold the shared connection ([`super::pause`]).
-            let c = self.own(group).await;
-            return self.send_on(&c, Lane::Owned, req).await;
+            if self.owned.as_ref().is_none_or(|o| o.conn.is_closed()) {
+                let c = self.own(group).await;
+                return self.send_on(&c, Lane::Owned, req).await;
+            }
+            // The owned connection goes to another backend (a fan-out may be waiting on
+            // it): a connection for this command alone, after the earlier replies, so
+            // commands to this backend keep their order.
+            self.drain().await;
+            let conn = group.dedicated(self.resp3);
+            let slot = self.send_on(&conn, Lane::Owned, req).await;
+            let done = slot.clone();
+            glommio::spawn_local(async move {
+                done.filled().await;
+                conn.close();
+            })
+            .detach();
+            return slot;
         }
         match group.for_session(self.id, self.resp3) {
             Some(c) => self.send_on(&c, Lane::Shared, req).await,

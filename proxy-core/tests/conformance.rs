@@ -485,9 +485,8 @@ fn paused_write_waits_alone(port: u16) {
         admin.cmd(&["CLIENT", "PAUSE", "20000", "WRITE"]),
         Value::ok()
     );
-    writer
-        .send_raw(&Client::encode(&["SET", "a", "w"]))
-        .unwrap();
+    let sent = writer.send_raw(&Client::encode(&["SET", "a", "w"]));
+    assert!(sent.is_ok(), "{sent:?}");
     // The paused write waits on a connection of its own; the reader is not held behind it
     // (on the shared connection it would wait for the pause, then fail BackendTimeout).
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -505,6 +504,9 @@ fn paused_write_waits_alone(port: u16) {
     reader.set_read_timeout(Duration::from_secs(2));
     assert_eq!(reader.cmd(&["GET", "a"]), Value::bulk("v"));
     assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), Value::ok());
-    assert_eq!(writer.read().unwrap(), Value::ok());
+    let Ok(unpaused) = writer.read() else {
+        panic!("no reply to the paused write")
+    };
+    assert_eq!(unpaused, Value::ok());
     assert_eq!(reader.cmd(&["GET", "a"]), Value::bulk("w"));
 }

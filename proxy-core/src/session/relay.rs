@@ -350,6 +350,11 @@ fn is_pubsub_cmd(name: &[u8]) -> bool {
         .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
+/// UNSUBSCRIBE, PUNSUBSCRIBE.
+fn is_unsubscribe(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"unsubscribe") || name.eq_ignore_ascii_case(b"punsubscribe")
+}
+
 /// SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE: node-wide subscriptions.
 fn is_channel_cmd(name: &[u8]) -> bool {
     const NAMES: [&str; 4] = ["subscribe", "psubscribe", "unsubscribe", "punsubscribe"];
@@ -689,6 +694,41 @@ impl Session {
         }
     }
 
+    /// Writes a channel/pattern (un)subscription to the listeners and waits until each
+    /// backend applied it (a `PING` barrier). why: the client's confirmation comes from the
+    /// main relay, sent after this; a message published once the client has it must find
+    /// every backend subscribed already, or it is lost.
+    async fn listeners_sync(&mut self, bytes: &[u8]) {
+        let id = self.id;
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        relay.barriers += 1;
+        let marker = format!("undermoon-listener-barrier-{id}-{}", relay.barriers);
+        let mut out = bytes.to_vec();
+        crate::resp::compose::array_header(&mut out, 2);
+        crate::resp::compose::bulk(&mut out, b"PING");
+        crate::resp::compose::bulk(&mut out, marker.as_bytes());
+        let mut expect = Vec::with_capacity(48);
+        crate::resp::compose::bulk(&mut expect, marker.as_bytes());
+        let mut waits = Vec::new();
+        for (w, shared) in relay.listeners.iter_mut() {
+            if shared.dead.get() {
+                continue;
+            }
+            let slot = ReplySlot::new();
+            *shared.barrier.borrow_mut() = Some((expect.clone(), slot.clone()));
+            if w.write_all(&out).await.is_ok() && w.flush().await.is_ok() {
+                waits.push(slot);
+            } else {
+                shared.barrier.borrow_mut().take();
+            }
+        }
+        for s in waits {
+            s.filled().await;
+        }
+    }
+
     /// Writes a request to the relay socket; its replies come through the pump.
     pub(super) async fn relay_write(&mut self, bytes: &[u8]) {
         let Some(relay) = self.relay.as_mut() else {
@@ -945,8 +985,12 @@ impl Session {
                 // why: one node's MONITOR shows the commands of all its keyspace.
                 self.open_listeners(group.addr(), Mode::MonitorListen).await;
             }
+            let subscribe = channels && !is_unsubscribe(name);
+            if subscribe {
+                self.listeners_sync(&req.frame).await;
+            }
             self.relay_write(&req.frame).await;
-            if channels {
+            if channels && !subscribe {
                 self.listeners_write(&req.frame).await;
             }
         }
@@ -1045,8 +1089,14 @@ impl Session {
                 if let (true, true, Some(addr)) = (channels, no_listeners, addr) {
                     self.open_listeners(&addr, Mode::Listen).await;
                 }
+                let subscribe = channels && !is_unsubscribe(name);
+                if subscribe {
+                    self.listeners_sync(&req.frame).await;
+                }
                 self.shard_write(0, &req.frame).await;
-                if channels {
+                if channels && !subscribe {
+                    // why: the main relay first, as the client sent it before anything
+                    // its next commands make other clients publish.
                     self.listeners_write(&req.frame).await;
                 }
             }

@@ -92,6 +92,13 @@ bitflags::bitflags! {
         const CQSIZE    = 1 << 3;
         const CLAMP     = 1 << 4;
         const ATTACH_WQ = 1 << 5;
+        /// Undermoon patch: completions are posted at the task's next kernel exit
+        /// instead of by an IPI (Linux 5.19+).
+        const COOP_TASKRUN = 1 << 8;
+        /// Undermoon patch: with `COOP_TASKRUN`, flag pending completions in the SQ ring.
+        const TASKRUN_FLAG = 1 << 9;
+        /// Undermoon patch: only the creating thread submits (Linux 6.0+).
+        const SINGLE_ISSUER = 1 << 12;
     }
 }
 
@@ -185,6 +192,33 @@ impl IoUring {
 
     pub fn probe(&mut self) -> io::Result<Probe> {
         Probe::for_ring(&mut self.ring)
+    }
+
+    /// Undermoon patch: true when the kernel holds completions of this ring that it will
+    /// post only on a kernel entry (`IORING_SQ_TASKRUN`, set with `TASKRUN_FLAG`).
+    pub fn task_work_pending(&self) -> bool {
+        const IORING_SQ_TASKRUN: u32 = 1 << 2;
+        // SAFETY: kflags points into the mapped SQ ring for the ring's lifetime.
+        let flags = unsafe {
+            (*(self.ring.sq.kflags as *const std::sync::atomic::AtomicU32))
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
+        flags & IORING_SQ_TASKRUN != 0
+    }
+
+    /// Undermoon patch: enters the kernel only to run pending task work, which posts
+    /// the completions it holds.
+    pub fn run_task_work(&mut self) {
+        // SAFETY: a plain io_uring_enter on our own ring fd, submitting nothing.
+        unsafe {
+            uring_sys::syscalls::io_uring_enter(
+                self.ring.ring_fd,
+                0,
+                0,
+                uring_sys::IORING_ENTER_GETEVENTS,
+                std::ptr::null(),
+            );
+        }
     }
 
     /// Submit all prepared [`SQE`]s to the kernel.

@@ -693,7 +693,11 @@ pub(crate) trait UringCommon {
         self.consume_sqe_queue(&mut queue.submissions, true)
     }
 
+    /// Undermoon patch: posts completions the kernel holds back until a kernel entry.
+    fn run_pending_task_work(&mut self) {}
+
     fn consume_completion_queue(&mut self, woke: &mut usize) -> usize {
+        self.run_pending_task_work();
         let mut completed = 0;
         loop {
             match self.consume_one_event() {
@@ -903,8 +907,18 @@ impl SleepableRing {
         source_map: Rc<RefCell<SourceMap>>,
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
+        // Undermoon patch: no IPI per completion (COOP_TASKRUN), with a flag telling when
+        // completions wait for a kernel entry; the executor thread is the only submitter.
+        // Older kernels reject the flags: fall back to a plain ring.
+        let coop = iou::SetupFlags::COOP_TASKRUN
+            | iou::SetupFlags::TASKRUN_FLAG
+            | iou::SetupFlags::SINGLE_ISSUER;
+        let ring = match iou::IoUring::new_with_flags(size as _, coop, iou::SetupFeatures::empty()) {
+            Ok(r) => r,
+            Err(_) => iou::IoUring::new(size as _)?,
+        };
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            ring,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
@@ -1108,6 +1122,12 @@ impl SleepableRing {
 }
 
 impl UringCommon for SleepableRing {
+    fn run_pending_task_work(&mut self) {
+        if self.ring.task_work_pending() {
+            self.ring.run_task_work();
+        }
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }
@@ -1222,6 +1242,9 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// Undermoon patch: when the timer in `latency_preemption_timeout_src` (preempt or
+    /// user timer) fires; `None` when there is none.
+    latency_timer_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1353,6 +1376,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_timer_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1820,16 +1844,42 @@ impl Reactor {
         //
         // But if we will sleep, there might be a timer registered that needs
         // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        //
+        // Undermoon patch: a preempt timer still pending and due within the preempt
+        // duration is kept instead of cancelled and armed again, and so is a pending
+        // throughput timer. why: re-arming both cost five SQEs (two timeouts, a linked
+        // eventfd write, two cancels) per executor turn, more than the network I/O of a
+        // turn. The kept timer fires a little early at worst: one extra turn. Before a
+        // sleep it is kept too, and stands for the user timer when it is due no later:
+        // it wakes the thread once, cheaper than a cancel and a new timer per sleep.
+        let keep_latency = match self.latency_timer_deadline.get() {
+            Some(deadline) => {
+                let src = self.latency_preemption_timeout_src.take();
+                let pending = src.as_ref().is_some_and(|s| s.result().is_none());
+                self.latency_preemption_timeout_src.set(src);
+                pending && preempt_timer().is_none_or(|d| deadline <= Instant::now() + d)
+            }
+            None => false,
+        };
+        if !keep_latency {
+            self.latency_timer_deadline.set(None);
+            drop(self.latency_preemption_timeout_src.take());
+        }
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        let old = self.throughput_preemption_timeout_src.take();
+        if old.as_ref().is_some_and(|s| s.result().is_none()) {
+            self.throughput_preemption_timeout_src.set(old);
+        } else {
+            drop(old);
+            self.throughput_preemption_timeout_src.replace(Some(
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                ),
+            ));
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1851,9 +1901,15 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                let due = Instant::now() + dur;
+                let covered = keep_latency
+                    && self.latency_timer_deadline.get().is_some_and(|d| d <= due);
+                if !covered {
+                    self.latency_preemption_timeout_src
+                        .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                    self.latency_timer_deadline.set(Some(due));
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1880,8 +1936,12 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+            if !keep_latency {
+                self.latency_preemption_timeout_src
+                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                self.latency_timer_deadline
+                    .set(Some(Instant::now() + preempt));
+            }
             flush_rings!(lat_ring, main_ring)?;
         }
 

@@ -12,6 +12,7 @@
 //!   coordinator encodes.
 //! * `client`: small blocking RESP client (feature `resp-client`, also used by the proxy's
 //!   migration scanner) and HTTP client (feature `client`), shared with the broker.
+//! * [`keyslot`]: the slot of a key (CRC16 of its hash tag), for the proxy and the tests.
 //! * [`metrics`]: Prometheus text writer and the side-thread HTTP endpoint of every binary.
 //! * [`config`]: the `UNDERMOON_` env prefix and config error the broker's and coordinator's
 //!   loaders share.
@@ -27,6 +28,7 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "coordinator")]
 pub mod coordinator;
+pub mod keyslot;
 pub mod metrics;
 pub mod model;
 pub mod umctl;

@@ -1,7 +1,9 @@
-//! A source proxy SIGKILLed in the middle of a migration (issue #6, "done when"): a 4-node
-//! cluster expands to 8 with slow pacing, the proxy a range is leaving is killed while its
-//! destination is copying; after failover every slot is served, the migrations finish, and
-//! the writer's acknowledged writes are checked.
+//! A proxy SIGKILLed in the middle of a migration (issue #6, "done when"): a 4-node cluster
+//! expands to 8 with slow pacing, and while a destination is copying, either the proxy the
+//! range is leaving (source) or the one it is going to (destination) is killed; after failover
+//! every slot is served, the migrations finish, and the writer's acknowledged writes are
+//! checked. Killing the destination leaves part of the range on the destination's Redis and
+//! part still on the source's: the promoted replica of the destination must carry on from there.
 //!
 //! What it asserts: 0 lost and 0 stale. The Redis processes survive a proxy kill, so the
 //! replica that the failover promotes has every write the dead proxy's master acknowledged
@@ -11,7 +13,7 @@
 //! commands the writer gave up on during the failover were never executed and are counted,
 //! not asserted.
 // why: test helpers: a failed unwrap or index is a failed test, which is what we want.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod support;
 use std::time::{Duration, Instant};
 use support::*;
@@ -55,8 +57,23 @@ fn info_text(proxy: &str) -> String {
     out
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    Source,
+    Destination,
+}
+
 #[test]
 fn killing_the_source_proxy_mid_migration_loses_no_acknowledged_write() {
+    kill_mid_migration(Side::Source);
+}
+
+#[test]
+fn killing_the_destination_proxy_mid_migration_loses_no_acknowledged_write() {
+    kill_mid_migration(Side::Destination);
+}
+
+fn kill_mid_migration(side: Side) {
     let mut d = Deployment::start_on(vec![broker(1)], 5);
     let _coord = coordinator(&d.b(), "coord-1", free_port());
     d.create_cluster();
@@ -86,10 +103,14 @@ fn killing_the_source_proxy_mid_migration_loses_no_acknowledged_write() {
     std::thread::sleep(Duration::from_secs(2));
     let (s, body) = api(&d.b(), "POST", "/clusters/migrations/expand/mydb", None);
     assert_eq!(s, 200, "expand: {body}");
-    let (victim, dst) = tagged_source(&d).expect("a migration is running");
+    let (src, dst) = tagged_source(&d).expect("a migration is running");
     wait_until("destination copying", LIMIT, || {
         info_text(&dst).contains(" PRE_SWITCH")
     });
+    let victim = match side {
+        Side::Source => src,
+        Side::Destination => dst.clone(),
+    };
     d.proxy_by_addr(&victim).kill();
     let t0 = Instant::now();
     let dead = vec![victim.clone()];
@@ -113,7 +134,7 @@ fn killing_the_source_proxy_mid_migration_loses_no_acknowledged_write() {
         }
     }
     println!(
-        "kill mid-migration: recovered in {recovered:?}; writer {} acked, {} unknown, {} given up \
+        "kill {side:?} mid-migration: recovered in {recovered:?}; writer {} acked, {} unknown, {} given up \
          ({:?}); lost {} stale {} unreadable {}; preloaded keys lost {}",
         report.acked,
         report.unknown,

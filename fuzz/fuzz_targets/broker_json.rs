@@ -9,41 +9,9 @@
 #![no_main]
 
 use broker::config::BrokerConfig;
-use broker::http::routes::{dispatch, Method};
+use broker::http::routes::{dispatch, OFFLINE_ROUTES as ROUTES};
 use broker::service::Broker;
 use libfuzzer_sys::fuzz_target;
-
-const ROUTES: [(Method, &str); 29] = [
-    (Method::Get, "version"),
-    (Method::Get, "metadata"),
-    (Method::Put, "metadata"),
-    (Method::Get, "clusters/names"),
-    (Method::Get, "clusters/meta/{}"),
-    (Method::Post, "clusters/meta/{}"),
-    (Method::Delete, "clusters/meta/{}"),
-    (Method::Get, "clusters/info/{}"),
-    (Method::Patch, "clusters/nodes/{}"),
-    (Method::Put, "clusters/nodes/{}"),
-    (Method::Delete, "clusters/free_nodes/{}"),
-    (Method::Put, "clusters/migrations"),
-    (Method::Post, "clusters/migrations/expand/{}"),
-    (Method::Post, "clusters/migrations/shrink/{}/{}"),
-    (Method::Patch, "clusters/config/{}"),
-    (Method::Put, "clusters/balance/{}"),
-    (Method::Get, "proxies/addresses"),
-    (Method::Post, "proxies/meta"),
-    (Method::Get, "proxies/meta/{}"),
-    (Method::Delete, "proxies/meta/{}"),
-    (Method::Post, "proxies/failover/{}"),
-    (Method::Post, "failures/{}/{}"),
-    (Method::Get, "failures"),
-    (Method::Get, "epoch"),
-    (Method::Put, "epoch/{}"),
-    (Method::Post, "resources/failures/check"),
-    (Method::Get, "config"),
-    (Method::Put, "config"),
-    (Method::Other, "{}"),
-];
 
 const PARAMS: [&str; 8] = [
     "c1",

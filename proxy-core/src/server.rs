@@ -168,3 +168,41 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    /// The vendored glommio keeps a pending preempt timer across executor turns and lets it
+    /// stand for a user timer before a sleep only when it is due no later
+    /// (`vendor/glommio/PATCHES.md`, 2). A sooner user timer must still fire on time, and a
+    /// later one must not fire early for good.
+    #[test]
+    fn user_timers_fire_on_time_beside_a_kept_preempt_timer() {
+        glommio::LocalExecutorBuilder::default()
+            .preempt_timer(Duration::from_millis(400))
+            .spawn(|| async {
+                // Busy turns arm the preempt timer and then keep it.
+                for _ in 0..100 {
+                    futures_lite::future::yield_now().await;
+                }
+                let t = Instant::now();
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+                let sooner = t.elapsed();
+                assert!(sooner >= Duration::from_millis(20), "{sooner:?}");
+                // why: a kept 400 ms preempt timer standing for it would show as ~400 ms.
+                assert!(sooner < Duration::from_millis(300), "{sooner:?}");
+                for _ in 0..100 {
+                    futures_lite::future::yield_now().await;
+                }
+                let t = Instant::now();
+                glommio::timer::sleep(Duration::from_millis(900)).await;
+                let later = t.elapsed();
+                assert!(later >= Duration::from_millis(900), "{later:?}");
+                assert!(later < Duration::from_secs(5), "{later:?}");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}

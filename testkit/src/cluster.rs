@@ -13,31 +13,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// a few times (MOVED to the destination, TRYAGAIN while the switch completes).
 const MAX_REDIRECTS: usize = 200;
 
-/// Hash slot of a key (CRC16/XMODEM of the hash tag or the key, mod 16384).
-pub fn slot(key: &[u8]) -> u16 {
-    let k = match key.iter().position(|&b| b == b'{') {
-        Some(s) => {
-            let rest = key.get(s + 1..).unwrap_or_default();
-            match rest.iter().position(|&b| b == b'}') {
-                Some(len) if len > 0 => rest.get(..len).unwrap_or(key),
-                _ => key,
-            }
-        }
-        None => key,
-    };
-    let mut crc: u16 = 0;
-    for &b in k {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
-}
+/// Hash slot of a key (the one definition the proxy uses too).
+pub use control::keyslot::key_slot as slot;
 
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! Slot of a key: CRC16/XMODEM of its hash tag (or the whole key) mod 16384, exactly as Redis
-//! Cluster computes it, so clients and the proxy agree on every key.
+//! Cluster computes it, so clients and the proxy agree on every key. It lives here, beside the
+//! metadata model, so the data plane (`proxy_core::slot`, on its hot path) and the test
+//! harness's cluster client share one definition.
 
 /// CRC16/XMODEM lookup table, built at compile time.
 const TABLE: [u16; 256] = build_table();

@@ -293,9 +293,19 @@ impl Deployment {
         let cluster = self.cluster();
         for p in self.cluster_proxies() {
             let port: u16 = p.rsplit_once(':').unwrap().1.parse().unwrap();
-            wait_until("proxy configured", READY_TIMEOUT, || {
-                slots_served(port, &[]) == 16384
-            });
+            let start = Instant::now();
+            while slots_served(port, &[]) != 16384 {
+                if start.elapsed() > READY_TIMEOUT {
+                    let log = self.proxies.iter().find(|x| x.addr() == p).map(Proc::log);
+                    panic!(
+                        "timed out after {READY_TIMEOUT:?}: proxy {p} configured; CLUSTER \
+                         NODES: {:?}; its log:\n{}",
+                        call_once(&p, &["CLUSTER", "NODES"], CALL_TIMEOUT),
+                        log.unwrap_or_default()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         cluster
     }

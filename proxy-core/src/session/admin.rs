@@ -59,8 +59,7 @@ impl Session {
             ProxyCmd::Unwatch => self.unwatch(req).await,
             // why: pausing is node-wide: every local backend pauses, as one node would.
             ProxyCmd::Client
-                if (eq(req.arg(1), "pause") || eq(req.arg(1), "unpause"))
-                    && !self.shard.view().backends.is_empty() =>
+                if super::pause::is_pause_cmd(req) && !self.shard.view().backends.is_empty() =>
             {
                 super::pause::note(&self.shard.control, req);
                 self.fan_out(req.wire_bytes(), super::merge::MergeKind::Same)

@@ -79,11 +79,7 @@ impl Session {
                 // its own keyspace, as a Redis Cluster node does inside MULTI.
                 return self.queue_keyless(req).await;
             }
-            Some(Kind::Proxy(ProxyCmd::Client))
-                if req.arg(1).is_some_and(|a| {
-                    a.eq_ignore_ascii_case(b"pause") || a.eq_ignore_ascii_case(b"unpause")
-                }) =>
-            {
+            Some(Kind::Proxy(ProxyCmd::Client)) if super::pause::is_pause_cmd(req) => {
                 // why: queued like the node commands above; the pause starts at EXEC, on
                 // the backend the transaction runs on, as on a Redis Cluster node.
                 super::pause::note(&self.shard.control, req);

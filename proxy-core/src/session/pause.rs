@@ -25,6 +25,12 @@ fn pause_deadline(req: &Request, now: u64) -> Option<u64> {
     Some(now.saturating_add(ms))
 }
 
+/// Whether `req` (a `CLIENT` command) is `CLIENT PAUSE` or `CLIENT UNPAUSE`.
+pub(super) fn is_pause_cmd(req: &Request) -> bool {
+    req.arg(1)
+        .is_some_and(|a| a.eq_ignore_ascii_case(b"pause") || a.eq_ignore_ascii_case(b"unpause"))
+}
+
 /// Records a `CLIENT PAUSE` or `CLIENT UNPAUSE` the proxy forwards.
 pub(super) fn note(ctl: &Control, req: &Request) {
     let unpause = req
@@ -40,7 +46,18 @@ pub(super) fn note(ctl: &Control, req: &Request) {
 /// Whether a pause sent through this proxy may still hold the backends.
 pub(super) fn paused(ctl: &Control) -> bool {
     let until = ctl.pause_until_ms.load(Ordering::Relaxed);
-    until != 0 && now_ms() < until
+    if until == 0 {
+        return false;
+    }
+    if now_ms() < until {
+        return true;
+    }
+    // why: an ended pause is cleared, so the request path goes back to one relaxed load
+    // without reading the clock; a newer pause stored meanwhile stays.
+    let _ = ctl
+        .pause_until_ms
+        .compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed);
+    false
 }
 
 #[cfg(test)]

@@ -350,6 +350,18 @@ fn is_pubsub_cmd(name: &[u8]) -> bool {
         .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
+/// A barrier: `PING <marker>`, and the reply that shows every earlier command on that
+/// connection was answered.
+fn marker_ping(marker: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut req = Vec::with_capacity(64);
+    crate::resp::compose::array_header(&mut req, 2);
+    crate::resp::compose::bulk(&mut req, b"PING");
+    crate::resp::compose::bulk(&mut req, marker.as_bytes());
+    let mut expect = Vec::with_capacity(48);
+    crate::resp::compose::bulk(&mut expect, marker.as_bytes());
+    (req, expect)
+}
+
 /// UNSUBSCRIBE, PUNSUBSCRIBE.
 fn is_unsubscribe(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"unsubscribe") || name.eq_ignore_ascii_case(b"punsubscribe")
@@ -704,13 +716,12 @@ impl Session {
             return;
         };
         relay.barriers += 1;
-        let marker = format!("undermoon-listener-barrier-{id}-{}", relay.barriers);
+        let (ping, expect) = marker_ping(&format!(
+            "undermoon-listener-barrier-{id}-{}",
+            relay.barriers
+        ));
         let mut out = bytes.to_vec();
-        crate::resp::compose::array_header(&mut out, 2);
-        crate::resp::compose::bulk(&mut out, b"PING");
-        crate::resp::compose::bulk(&mut out, marker.as_bytes());
-        let mut expect = Vec::with_capacity(48);
-        crate::resp::compose::bulk(&mut expect, marker.as_bytes());
+        out.extend_from_slice(&ping);
         let mut waits = Vec::new();
         for (w, shared) in relay.listeners.iter_mut() {
             if shared.dead.get() {
@@ -755,12 +766,7 @@ impl Session {
         let Some((shared, w)) = relay.conn(relay.last) else {
             return;
         };
-        let mut req = Vec::with_capacity(64);
-        crate::resp::compose::array_header(&mut req, 2);
-        crate::resp::compose::bulk(&mut req, b"PING");
-        crate::resp::compose::bulk(&mut req, marker.as_bytes());
-        let mut expect = Vec::with_capacity(48);
-        crate::resp::compose::bulk(&mut expect, marker.as_bytes());
+        let (req, expect) = marker_ping(&marker);
         let slot = ReplySlot::new();
         *shared.barrier.borrow_mut() = Some((expect, slot.clone()));
         if shared.dead.get() {

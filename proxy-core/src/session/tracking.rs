@@ -540,10 +540,10 @@ fn client_cmd(kind: Option<Kind>) -> bool {
 /// The `CLIENT TRACKING` command for the connection to `addr`: `REDIRECT` (at `at`) names
 /// the target's connection on that backend.
 fn tracking_cmd(args: &[Vec<u8>], at: Option<usize>, addr: &str, ids: &[(String, i64)]) -> Vec<u8> {
+    let id = ids.iter().find(|(x, _)| x == addr).map(|(_, id)| *id);
     let mut out = Vec::with_capacity(64);
     compose::array_header(&mut out, args.len());
     for (j, a) in args.iter().enumerate() {
-        let id = ids.iter().find(|(x, _)| x == addr).map(|(_, id)| *id);
         match (at.map(|p| p + 1) == Some(j), id) {
             (true, Some(id)) => compose::bulk(&mut out, id.to_string().as_bytes()),
             _ => compose::bulk(&mut out, a),

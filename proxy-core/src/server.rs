@@ -182,22 +182,20 @@ mod tests {
         glommio::LocalExecutorBuilder::default()
             .preempt_timer(Duration::from_millis(400))
             .spawn(|| async {
-                // Busy turns arm the preempt timer and then keep it.
-                for _ in 0..100 {
-                    futures_lite::future::yield_now().await;
+                // Busy turns arm the preempt timer and then keep it; then a sleep.
+                async fn sleep_after_busy_turns(d: Duration) -> Duration {
+                    for _ in 0..100 {
+                        futures_lite::future::yield_now().await;
+                    }
+                    let t = Instant::now();
+                    glommio::timer::sleep(d).await;
+                    t.elapsed()
                 }
-                let t = Instant::now();
-                glommio::timer::sleep(Duration::from_millis(20)).await;
-                let sooner = t.elapsed();
+                let sooner = sleep_after_busy_turns(Duration::from_millis(20)).await;
                 assert!(sooner >= Duration::from_millis(20), "{sooner:?}");
                 // why: a kept 400 ms preempt timer standing for it would show as ~400 ms.
                 assert!(sooner < Duration::from_millis(300), "{sooner:?}");
-                for _ in 0..100 {
-                    futures_lite::future::yield_now().await;
-                }
-                let t = Instant::now();
-                glommio::timer::sleep(Duration::from_millis(900)).await;
-                let later = t.elapsed();
+                let later = sleep_after_busy_turns(Duration::from_millis(900)).await;
                 assert!(later >= Duration::from_millis(900), "{later:?}");
                 assert!(later < Duration::from_secs(5), "{later:?}");
             })

@@ -342,19 +342,7 @@ fn tracking_runs_on_a_relay_and_redirect_names_proxy_clients() {
         t2.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", "999999"]),
         Value::err("ERR The client ID you want redirect to does not exist")
     );
-    let id = sink_id.to_string();
-    assert_eq!(
-        t2.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", &id]),
-        Value::ok()
-    );
-    assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(sink_id));
-    let Value::Array(info) = t2.cmd(&["CLIENT", "TRACKINGINFO"]) else {
-        panic!("TRACKINGINFO")
-    };
-    assert_eq!(
-        info.get(2..4),
-        Some(&[Value::bulk("redirect"), Value::Int(sink_id)][..])
-    );
+    track_with_redirect(&mut t2, sink_id);
     assert_eq!(t2.cmd(&["GET", "k2"]), Value::Nil);
     // The proxy's answers wait for the tracking connection's replies: order is kept.
     let mut pipe = Client::encode(&["SET", "k3", "v"]);
@@ -375,6 +363,24 @@ fn tracking_runs_on_a_relay_and_redirect_names_proxy_clients() {
     );
     assert_eq!(t2.cmd(&["CLIENT", "TRACKING", "OFF"]), Value::ok());
     assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(-1));
+}
+
+/// Turns tracking on for `c` with `REDIRECT <sink_id>` and checks that `CLIENT GETREDIR` and
+/// `CLIENT TRACKINGINFO` show the proxy id of the redirect client, not a backend's.
+fn track_with_redirect(c: &mut Client, sink_id: i64) {
+    let id = sink_id.to_string();
+    assert_eq!(
+        c.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", &id]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["CLIENT", "GETREDIR"]), Value::Int(sink_id));
+    let Value::Array(info) = c.cmd(&["CLIENT", "TRACKINGINFO"]) else {
+        panic!("TRACKINGINFO")
+    };
+    assert_eq!(
+        info.get(2..4),
+        Some(&[Value::bulk("redirect"), Value::Int(sink_id)][..])
+    );
 }
 
 /// The keys of an invalidation (`invalidate` push, or a `__redis__:invalidate` message).
@@ -425,20 +431,7 @@ fn tracking_spans_every_local_backend() {
         Value::Array(_)
     ));
     let mut t2 = Client::connect(port);
-    let id = sink_id.to_string();
-    assert_eq!(
-        t2.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", &id]),
-        Value::ok()
-    );
-    assert_eq!(t2.cmd(&["CLIENT", "GETREDIR"]), Value::Int(sink_id));
-    // TRACKINGINFO shows the proxy id of the redirect client, not a backend's.
-    let Value::Array(info) = t2.cmd(&["CLIENT", "TRACKINGINFO"]) else {
-        panic!("TRACKINGINFO")
-    };
-    assert_eq!(
-        info.get(2..4),
-        Some(&[Value::bulk("redirect"), Value::Int(sink_id)][..])
-    );
+    track_with_redirect(&mut t2, sink_id);
     assert_eq!(t2.cmd(&["MGET", "a"]), Value::Array(vec![Value::bulk("9")]));
     assert_eq!(t2.cmd(&["GET", "b"]), Value::bulk("1"));
     assert_eq!(writer.cmd(&["DEL", "a"]), Value::Int(1));

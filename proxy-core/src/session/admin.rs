@@ -1,6 +1,7 @@
 //! Commands the proxy answers itself: PING, ECHO, SELECT, QUIT, ASKING/READONLY/READWRITE,
 //! CLUSTER, INFO, CONFIG, COMMAND, AUTH, HELLO (UMCTL is in [`super::umctl`]).
 
+use super::eq;
 use super::{Pending, Session};
 use crate::cluster_reply::{self, node_id};
 use crate::command::{lookup, Kind, ProxyCmd};
@@ -16,10 +17,6 @@ fn bulk(data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(data.len() + 16);
     compose::bulk(&mut out, data);
     Bytes::from(out)
-}
-
-fn eq(a: Option<&[u8]>, b: &str) -> bool {
-    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
 }
 
 impl Session {

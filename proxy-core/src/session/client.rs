@@ -1,6 +1,7 @@
 //! Per-connection commands the proxy answers for the session itself: `AUTH`, `HELLO`
 //! (protocol switch), `CLIENT SETNAME/GETNAME/ID/INFO/SETINFO`, `RESET`.
 
+use super::eq;
 use super::Session;
 use crate::errors::fixed;
 use crate::resp::compose;
@@ -12,10 +13,6 @@ use bytes::Bytes;
 const REDIS_VERSION: &str = "7.0.0";
 /// Longest client name kept. why: the name comes from the client.
 const MAX_NAME: usize = 256;
-
-fn eq(a: Option<&[u8]>, b: &str) -> bool {
-    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
-}
 
 impl Session {
     /// A process-wide unique client id: per-core counter interleaved with the core index.

@@ -254,6 +254,11 @@ impl Session {
 
 /// A reply on its way out, counted by the metrics if it is an error.
 #[inline]
+/// Whether argument `a` is `b`, ignoring ASCII case (sub-command and option names).
+fn eq(a: Option<&[u8]>, b: &str) -> bool {
+    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
+}
+
 fn counted(reply: Bytes) -> Bytes {
     metrics::note_reply(&reply);
     reply

@@ -5,6 +5,7 @@
 //! `SCAN` walks the backends one after another. Its cursor carries the backend index in its
 //! low 8 bits and the backend's own cursor above them, so it stays a plain number to clients.
 
+use super::eq;
 use super::merge::MergeKind;
 use super::split::Merge;
 use super::{Pending, Session};
@@ -16,10 +17,6 @@ use bytes::Bytes;
 /// Bits of a SCAN cursor that hold the backend index. why: 8 bits = 256 local backends,
 /// far above the 2 per proxy a deployment uses, and leaves 56 bits for Redis' own cursor.
 const SCAN_INDEX_BITS: u32 = 8;
-
-fn eq(a: Option<&[u8]>, b: &str) -> bool {
-    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
-}
 
 impl Session {
     /// DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHALL, FLUSHDB, TIME, LASTSAVE, SCRIPT, FUNCTION,

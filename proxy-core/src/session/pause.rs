@@ -8,6 +8,7 @@
 //! a relaxed load (no lock, no cross-core message). A pause sent to a backend directly, or
 //! by another proxy, is not seen: its commands then wait on the shared connections.
 
+use super::eq;
 use crate::resp::request::Request;
 use crate::shard::Control;
 use std::sync::atomic::Ordering;
@@ -27,16 +28,12 @@ fn pause_deadline(req: &Request, now: u64) -> Option<u64> {
 
 /// Whether `req` (a `CLIENT` command) is `CLIENT PAUSE` or `CLIENT UNPAUSE`.
 pub(super) fn is_pause_cmd(req: &Request) -> bool {
-    req.arg(1)
-        .is_some_and(|a| a.eq_ignore_ascii_case(b"pause") || a.eq_ignore_ascii_case(b"unpause"))
+    eq(req.arg(1), "pause") || eq(req.arg(1), "unpause")
 }
 
 /// Records a `CLIENT PAUSE` or `CLIENT UNPAUSE` the proxy forwards.
 pub(super) fn note(ctl: &Control, req: &Request) {
-    let unpause = req
-        .arg(1)
-        .is_some_and(|a| a.eq_ignore_ascii_case(b"unpause"));
-    if unpause {
+    if eq(req.arg(1), "unpause") {
         ctl.pause_until_ms.store(0, Ordering::Relaxed);
     } else if let Some(until) = pause_deadline(req, now_ms()) {
         ctl.pause_until_ms.fetch_max(until, Ordering::Relaxed);

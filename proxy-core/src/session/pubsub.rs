@@ -17,6 +17,7 @@
 //! Sharded Pub/Sub needs no fan-out: a shard channel lives on its slot's owner, like a key.
 //! `PUBSUB SHARDCHANNELS`/`SHARDNUMSUB` are answered for this proxy's backends together.
 
+use super::eq;
 use super::{Pending, Session};
 use crate::backend::BackendGroup;
 use crate::resp::request::Request;
@@ -33,10 +34,6 @@ thread_local! {
     /// apart from the active redirection pools, which exist only in that mode; a core runs
     /// on one thread, so a thread-local is this core's.
     static PEERS: RefCell<HashMap<String, Rc<BackendGroup>>> = RefCell::new(HashMap::new());
-}
-
-fn eq(a: Option<&[u8]>, b: &str) -> bool {
-    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
 }
 
 /// The integer of a `:n` reply; anything else (an error, a timeout) counts 0.

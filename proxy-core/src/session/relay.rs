@@ -23,6 +23,7 @@
 //! [`shard_slots_moved`] unsubscribes the channels whose slot left, and the client gets Redis
 //! 7's `sunsubscribe` push. A relay whose backend goes away ends the client with an error.
 
+use super::eq;
 use super::{Pending, Queue, Session};
 use crate::command::{Kind, ProxyCmd};
 use crate::errors::{fixed, Disposition};
@@ -328,10 +329,6 @@ impl Session {
             }
         }
     }
-}
-
-fn eq(a: Option<&[u8]>, b: &str) -> bool {
-    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
 }
 
 /// The subscribe family and PING: what a subscribed RESP2 client may send.

@@ -20,6 +20,7 @@
 //! and sent (reply dropped) just before the next command, on that command's connection;
 //! node-wide commands outside a transaction go to every backend as usual.
 
+use super::eq;
 use super::relay::Mode;
 use super::Session;
 use crate::command::{KeyError, Keys, Kind, ProxyCmd};
@@ -39,10 +40,6 @@ const WATCH_KEYS: Keys = Keys::Range {
     last: -1,
     step: 1,
 };
-
-fn eq(a: Option<&[u8]>, b: &str) -> bool {
-    a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
-}
 
 /// What the proxy keeps of a client's tracking beside the backends' own state.
 #[derive(Debug, Default)]

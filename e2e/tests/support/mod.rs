@@ -1,5 +1,5 @@
 //! Harness: the deployment as real processes on free 127.0.0.1 ports, killed by Drop guards,
-//! plus a small cluster client that follows MOVED/ASK and a broker HTTP helper.
+//! plus a broker HTTP helper; the cluster client (follows MOVED/ASK) is `testkit::cluster`'s.
 // why: test harness: a failed unwrap here is a failed test, which is what we want.
 #![allow(
     dead_code,
@@ -51,10 +51,22 @@ fn answers_ping(port: u16) -> bool {
 }
 
 /// Polls `f` every 20 ms until it is true, failing after `limit`.
-pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+pub fn wait_until(what: &str, limit: Duration, f: impl FnMut() -> bool) -> Duration {
+    wait_until_explained(what, limit, f, String::new)
+}
+
+/// [`wait_until`], whose failure also quotes what `explain` reports then (state, logs).
+pub fn wait_until_explained(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> bool,
+    explain: impl FnOnce() -> String,
+) -> Duration {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
+        if start.elapsed() >= limit {
+            panic!("timed out after {limit:?}: {what}{}", explain());
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     start.elapsed()
@@ -293,19 +305,19 @@ impl Deployment {
         let cluster = self.cluster();
         for p in self.cluster_proxies() {
             let port: u16 = p.rsplit_once(':').unwrap().1.parse().unwrap();
-            let start = Instant::now();
-            while slots_served(port, &[]) != 16384 {
-                if start.elapsed() > READY_TIMEOUT {
+            wait_until_explained(
+                &format!("proxy {p} configured"),
+                READY_TIMEOUT,
+                || slots_served(port, &[]) == 16384,
+                || {
                     let log = self.proxies.iter().find(|x| x.addr() == p).map(Proc::log);
-                    panic!(
-                        "timed out after {READY_TIMEOUT:?}: proxy {p} configured; CLUSTER \
-                         NODES: {:?}; its log:\n{}",
+                    format!(
+                        "; CLUSTER NODES: {:?}; its log:\n{}",
                         call_once(&p, &["CLUSTER", "NODES"], CALL_TIMEOUT),
                         log.unwrap_or_default()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+                    )
+                },
+            );
         }
         cluster
     }
